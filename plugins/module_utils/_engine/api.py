@@ -1,0 +1,61 @@
+"""The operations both adapters (CLI and Ansible modules) call: they differ only in how
+they read options and show results. Each function builds the context and calls the engine."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from . import backup as backup_mod
+from . import config, pg, restore as restore_mod, status as status_mod
+from .repository import Repository
+from .storage.local import LocalStorage
+
+
+@dataclass
+class Context:
+    """Options every operation shares: where the config is, overrides, the connection."""
+
+    config_file: Optional[str] = None
+    overrides: Dict[str, Any] = field(default_factory=dict)
+    connection: Dict[str, Any] = field(default_factory=dict)  # url host port user password dbname sslmode
+
+    def settings(self) -> config.Settings:
+        return config.load(self.overrides, self.config_file)
+
+
+def _repo(settings: config.Settings) -> Repository:
+    return Repository(LocalStorage(settings["BACKUP_DIR"]))
+
+
+def source_spec(ctx: Context, settings: config.Settings) -> pg.ConnSpec:
+    return pg.build_spec(settings, **ctx.connection)
+
+
+def backup(ctx: Context, kind: str, tables: Optional[List[str]] = None,
+           dry_run: bool = False, compression: Optional[str] = None) -> Dict[str, Any]:
+    settings = ctx.settings()
+    request = backup_mod.request_from_settings(settings, kind, tables, dry_run, compression)
+    return backup_mod.run_backup(settings, source_spec(ctx, settings), _repo(settings), request)
+
+
+def restore(ctx: Context, mode: str, source: str, tables: Optional[List[str]] = None,
+            target_url: Optional[str] = None, target_db: Optional[str] = None,
+            force: bool = False, dry_run: bool = False) -> Dict[str, Any]:
+    settings = ctx.settings()
+    if target_url:
+        target = pg.build_spec(settings, url=target_url, dbname=target_db)
+    else:
+        target = source_spec(ctx, settings)
+        if target_db:
+            target = target.with_dbname(target_db)
+    request = restore_mod.RestoreRequest(mode=mode, source=source, tables=list(tables or []),
+                                         force=force, dry_run=dry_run)
+    return restore_mod.run_restore(settings, _repo(settings), target, request)
+
+
+def status(ctx: Context) -> Dict[str, Any]:
+    return status_mod.repository_status(_repo(ctx.settings()))
+
+
+def list_backups(ctx: Context, kind: Optional[str] = None) -> List[Dict[str, Any]]:
+    return status_mod.list_backups(_repo(ctx.settings()), kind)

@@ -1,0 +1,154 @@
+"""The sandstone-backup command: parse, call the engine through api, print, exit.
+No logic of its own; exit codes: 0 ok, 1 failed, 2 usage/config, 3 connect, 4 integrity."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any, Dict, List, Optional
+
+from . import __version__, api, config
+from .errors import ConfigError, SandstoneError
+from .logs import setup_logging
+from .render import human_bytes, render
+
+PROG = "sandstone-backup"
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="backup.conf to read (default: $SANDSTONE_CONFIG)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--backup-dir", metavar="DIR", help="repository root (BACKUP_DIR)")
+    parser.add_argument("--dbname", help="database to back up (overrides the URL's)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+
+
+def _backup_opts(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--compress", action="store_true", help="compress (the default)")
+    parser.add_argument("--compression", choices=("gzip", "zstd", "none"),
+                        help="compression algorithm (COMPRESSION)")
+    parser.add_argument("-d", "--dry-run", action="store_true", help="show the plan, change nothing")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Back up, verify and restore "
+                                     "PostgreSQL and Supabase databases.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for kind, text in (("full", "full backup (schema and data)"), ("schema", "schema-only backup")):
+        sub = verbs.add_parser(kind, help=text)
+        _common(sub)
+        _backup_opts(sub)
+    sub = verbs.add_parser("data", help="backup of chosen tables: data \"public.t1,public.t2\"")
+    sub.add_argument("tables", help="comma-separated table names")
+    _common(sub)
+    _backup_opts(sub)
+    sub = verbs.add_parser("status", help="what the repository holds")
+    _common(sub)
+
+    restore = verbs.add_parser("restore", help="list backups or restore one")
+    actions = restore.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sub = actions.add_parser("list", help="list complete backups")
+    sub.add_argument("--type", choices=("full", "schema", "data"))
+    _common(sub)
+    for mode in ("full", "schema", "table"):
+        sub = actions.add_parser(mode, help=f"{mode} restore from a backup id, 'latest' or a file")
+        sub.add_argument("source", help="backup id, 'latest', a backup folder or a dump file")
+        if mode == "table":
+            sub.add_argument("table", help="table to restore, e.g. public.orders (comma-separated for several)")
+        _common(sub)
+        sub.add_argument("--target", metavar="URL", default=os.environ.get("SANDSTONE_TARGET_URL"),
+                         help="database to restore into, without a password "
+                              "(default: $SANDSTONE_TARGET_URL, else the configured database)")
+        sub.add_argument("--target-db", metavar="NAME", help="restore into this database on the "
+                         "same server (created when missing)")
+        sub.add_argument("--force", action="store_true", help="overwrite a non-empty target")
+        sub.add_argument("-d", "--dry-run", action="store_true", help="show the plan, change nothing")
+
+    cfg = verbs.add_parser("config", help="validate or generate backup.conf")
+    cfg_actions = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sub = cfg_actions.add_parser("validate", help="check the configuration and show where each value comes from")
+    _common(sub)
+    cfg_actions.add_parser("generate", help="print a commented backup.conf")
+    return parser
+
+
+def _context(args: argparse.Namespace) -> api.Context:
+    overrides: Dict[str, Any] = {}
+    if getattr(args, "backup_dir", None):
+        overrides["BACKUP_DIR"] = args.backup_dir
+    return api.Context(config_file=getattr(args, "config", None),
+                       overrides=overrides,
+                       connection={"dbname": getattr(args, "dbname", None)})
+
+
+def _target_url(args: argparse.Namespace) -> Optional[str]:
+    """A password on the command line shows in every process list: refuse it there
+    (the same URL from SANDSTONE_TARGET_URL is fine)."""
+    if args.target and args.target_on_command_line:
+        from psycopg import conninfo
+        try:
+            has_password = bool(conninfo.conninfo_to_dict(args.target).get("password"))
+        except Exception:  # an invalid URL is reported by the engine with its own message
+            has_password = False
+        if has_password:
+            raise ConfigError("--target must not carry a password (it would show in the "
+                              "process list)", "set SANDSTONE_TARGET_URL or use ~/.pgpass")
+    return args.target
+
+
+def _split(text: str) -> List[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def run(args: argparse.Namespace) -> Dict[str, Any]:
+    ctx = _context(args)
+    verb = args.verb
+    if verb in ("full", "schema", "data"):
+        compression = args.compression
+        return api.backup(ctx, verb, _split(args.tables) if verb == "data" else None,
+                          dry_run=args.dry_run, compression=compression)
+    if verb == "status":
+        return api.status(ctx)
+    if verb == "restore":
+        if args.action == "list":
+            return {"backups": api.list_backups(ctx, args.type)}
+        return api.restore(ctx, args.action, args.source,
+                           _split(args.table) if args.action == "table" else None,
+                           target_url=_target_url(args), target_db=args.target_db,
+                           force=args.force, dry_run=args.dry_run)
+    if verb == "config":
+        if args.action == "generate":
+            return {"text": config.generate_sample()}
+        settings = ctx.settings()
+        return {"valid": True, "settings": settings.redacted(), "sources": settings.sources}
+    raise ConfigError(f"unknown verb {verb}", f"see '{PROG} --help'")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args.target_on_command_line = any(w == "--target" or w.startswith("--target=") for w in words)
+    try:
+        setup_logging(args, api.Context(config_file=getattr(args, "config", None)))
+        result = run(args)
+    except SandstoneError as exc:
+        logging.getLogger("sandstone").debug("failed", exc_info=True)
+        print(f"{PROG}: error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; nothing was published", file=sys.stderr)
+        return 1
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=2, sort_keys=True, default=str))
+    else:
+        print(render(args, result))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

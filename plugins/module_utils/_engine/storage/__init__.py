@@ -1,0 +1,1 @@
+"""Storage drivers behind one interface (base.Storage): local directory, S3-compatible."""
