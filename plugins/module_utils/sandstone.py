@@ -1,0 +1,79 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Ansible adapter: shared argument specs, options -> engine context, engine errors ->
+fail_json. Modules stay a few lines long; all logic is in _engine."""
+from __future__ import annotations
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    from ansible_collections.sandstone.backup.plugins.module_utils._engine import api
+    from ansible_collections.sandstone.backup.plugins.module_utils._engine.errors import SandstoneError
+    ENGINE_IMPORT_ERROR = None
+except ImportError as exc:  # psycopg or zstandard missing on the managed host
+    api = None
+    SandstoneError = Exception
+    ENGINE_IMPORT_ERROR = (exc, traceback.format_exc())
+
+
+def connection_spec():
+    return dict(
+        db_url=dict(type="str", no_log=True),
+        supabase_project_id=dict(type="str"),
+        supabase_db_password=dict(type="str", no_log=True),
+        login_host=dict(type="str"),
+        login_port=dict(type="int"),
+        login_user=dict(type="str"),
+        login_password=dict(type="str", no_log=True),
+        db=dict(type="str"),
+        ssl_mode=dict(type="str", choices=["disable", "allow", "prefer", "require",
+                                           "verify-ca", "verify-full"]),
+    )
+
+
+def repository_spec():
+    return dict(
+        config_file=dict(type="path"),
+        backup_dir=dict(type="path"),
+    )
+
+
+class SandstoneModule(object):
+    """An AnsibleModule with the shared options, and the call into the engine."""
+
+    def __init__(self, argument_spec, **kwargs):
+        spec = dict(connection_spec())
+        spec.update(repository_spec())
+        spec.update(argument_spec)
+        self.module = AnsibleModule(argument_spec=spec, **kwargs)
+        if ENGINE_IMPORT_ERROR is not None:
+            self.module.fail_json(msg=missing_required_lib("psycopg (3) and zstandard"),
+                                  exception=ENGINE_IMPORT_ERROR[1])
+
+    @property
+    def params(self):
+        return self.module.params
+
+    def context(self, **overrides):
+        p = self.module.params
+        settings = {"SUPABASE_PROJECT_ID": p.get("supabase_project_id"),
+                    "SUPABASE_DB_PASSWORD": p.get("supabase_db_password"),
+                    "BACKUP_DIR": p.get("backup_dir")}
+        settings.update(overrides)
+        connection = {"url": p.get("db_url"), "host": p.get("login_host"),
+                      "port": p.get("login_port"), "user": p.get("login_user"),
+                      "password": p.get("login_password"), "dbname": p.get("db"),
+                      "sslmode": p.get("ssl_mode")}
+        return api.Context(config_file=p.get("config_file"), overrides=settings,
+                           connection=connection)
+
+    def run(self, operation, *args, **kwargs):
+        """Call one engine operation; exit with its result or its one-line error."""
+        try:
+            result = operation(*args, **kwargs)
+        except SandstoneError as exc:
+            self.module.fail_json(msg=exc.one_line(), error=type(exc).__name__,
+                                  exit_code=exc.exit_code)
+        self.module.exit_json(**result)
