@@ -17,6 +17,11 @@ sys.path.insert(0, str(ROOT))
 from tests.support import dbcheck  # noqa: E402
 from tests.support.pgserver import PgServer  # noqa: E402
 
+# Fixture modules of the other real parts (S3 server, webhook and SMTP receivers, Supabase
+# look-alike ...) live in tests/support/ and are registered here, one line each.
+pytest_plugins = [
+]
+
 SAMPLE = ROOT / "tests" / "support" / "sample.sql"
 CLI = [sys.executable, "-m", "sandstone_backup.cli"]
 
