@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional
 
 from . import backup as backup_mod
 from . import config, pg, restore as restore_mod, status as status_mod
+from .monitor import operation
 from .repository import Repository
 from .storage.local import LocalStorage
 
@@ -24,7 +25,13 @@ class Context:
 
 
 def _repo(settings: config.Settings) -> Repository:
+    """The primary (local) repository: backups are written here first."""
     return Repository(LocalStorage(settings["BACKUP_DIR"]))
+
+
+def locations(settings: config.Settings) -> List[Repository]:
+    """Every place backups are kept, primary first (remote copies are added here)."""
+    return [_repo(settings)]
 
 
 def source_spec(ctx: Context, settings: config.Settings) -> pg.ConnSpec:
@@ -35,7 +42,13 @@ def backup(ctx: Context, kind: str, tables: Optional[List[str]] = None,
            dry_run: bool = False, compression: Optional[str] = None) -> Dict[str, Any]:
     settings = ctx.settings()
     request = backup_mod.request_from_settings(settings, kind, tables, dry_run, compression)
-    return backup_mod.run_backup(settings, source_spec(ctx, settings), _repo(settings), request)
+    spec = source_spec(ctx, settings)
+    with operation(settings, f"backup.{kind}", spec.dbname, dry_run, tables=request.tables) as rec:
+        result = backup_mod.run_backup(settings, spec, _repo(settings), request)
+        if not dry_run:
+            rec.update(backup_id=result["backup_id"], size=result["manifest"]["size"],
+                       location=result["location"])
+        return result
 
 
 def restore(ctx: Context, mode: str, source: str, tables: Optional[List[str]] = None,
@@ -50,7 +63,11 @@ def restore(ctx: Context, mode: str, source: str, tables: Optional[List[str]] = 
             target = target.with_dbname(target_db)
     request = restore_mod.RestoreRequest(mode=mode, source=source, tables=list(tables or []),
                                          force=force, dry_run=dry_run)
-    return restore_mod.run_restore(settings, _repo(settings), target, request)
+    with operation(settings, f"restore.{mode}", target.dbname, dry_run, backup=source,
+                   tables=request.tables, force=force, target=target.describe()) as rec:
+        result = restore_mod.run_restore(settings, _repo(settings), target, request)
+        rec["database_created"] = result.get("database_created", False)
+        return result
 
 
 def status(ctx: Context) -> Dict[str, Any]:
