@@ -12,7 +12,7 @@ try:
     from ansible_collections.sandstone.backup.plugins.module_utils._engine import api
     from ansible_collections.sandstone.backup.plugins.module_utils._engine.errors import SandstoneError
     ENGINE_IMPORT_ERROR = None
-except ImportError as exc:  # psycopg or zstandard missing on the managed host
+except ImportError as exc:  # psycopg, zstandard or cryptography missing on the managed host
     api = None
     SandstoneError = Exception
     ENGINE_IMPORT_ERROR = (exc, traceback.format_exc())
@@ -49,7 +49,7 @@ class SandstoneModule(object):
         spec.update(argument_spec)
         self.module = AnsibleModule(argument_spec=spec, **kwargs)
         if ENGINE_IMPORT_ERROR is not None:
-            self.module.fail_json(msg=missing_required_lib("psycopg (3) and zstandard"),
+            self.module.fail_json(msg=missing_required_lib("psycopg (3), zstandard and cryptography"),
                                   exception=ENGINE_IMPORT_ERROR[1])
 
     @property
