@@ -237,3 +237,45 @@ def test_sample_config_lists_the_encryption_keys_without_a_usable_key():
     sample = config.generate_sample()
     assert "ENCRYPT=false" in sample and "#ENCRYPTION_KEY=" in sample
     assert "#ENCRYPTION_OLD_KEYS=" in sample and "openssl rand -base64 32" in sample
+
+
+# --- the standalone script in docs/ is the spec as code: it must agree with the engine ---
+
+STANDALONE = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "decrypt_standalone.py")
+
+
+def run_standalone(tmp_path, blob: bytes, key: keys.MasterKey):
+    import subprocess
+    import sys
+    source, out = tmp_path / "in.enc", tmp_path / "out"
+    source.write_bytes(blob)
+    if out.exists():
+        out.unlink()
+    proc = subprocess.run([sys.executable, STANDALONE, str(source), str(out)], capture_output=True,
+                          text=True, env=dict(os.environ, ENCRYPTION_KEY=base64.b64encode(
+                              key.secret).decode()))
+    return proc, (out.read_bytes() if out.exists() else None)
+
+
+@pytest.mark.parametrize("size", [0, 1, 64 * 1024, 3 * 64 * 1024 + 5])
+def test_standalone_script_decrypts_what_the_engine_wrote(tmp_path, size):
+    key = new_key()
+    data = os.urandom(size)
+    proc, out = run_standalone(tmp_path, b"".join(crypto.encrypt_stream([data], key)), key)
+    assert proc.returncode == 0, proc.stderr
+    assert out == data
+
+
+def test_standalone_script_refuses_damage_and_leaves_no_output(tmp_path):
+    key = new_key()
+    blob = b"".join(crypto.encrypt_stream([os.urandom(3 * 64 * 1024)], key))
+    truncated = blob[:61 + 2 * (64 * 1024 + 16)]
+    proc, out = run_standalone(tmp_path, truncated, key)
+    assert proc.returncode != 0 and "segment 1 failed authentication" in proc.stderr and out is None
+    flipped = bytearray(blob)
+    flipped[100] ^= 1
+    proc, out = run_standalone(tmp_path, bytes(flipped), key)
+    assert proc.returncode != 0 and "segment 0 failed" in proc.stderr and out is None
+    proc, out = run_standalone(tmp_path, blob, new_key())
+    assert proc.returncode != 0 and "key id" in proc.stderr and out is None
+    assert not list(tmp_path.glob("*.partial"))
