@@ -51,3 +51,21 @@ def test_encrypted_backup_and_restore_through_ansible(tmp_path, pg_server, sourc
         assert key_a not in data["_raw"] and key_b not in data["_raw"]
     finally:
         pg_server.drop_database(target)
+
+
+def test_encryption_options_are_documented(tmp_path):
+    import subprocess
+    import sys
+    from tests.support.ansible_run import collection_path
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collection_path(tmp_path)),
+               ANSIBLE_HOME=str(tmp_path / ".ansible"))
+    doc = os.path.join(os.path.dirname(sys.executable), "ansible-doc")
+    proc = subprocess.run([doc, "--json", "sandstone.backup.pg_backup", "sandstone.backup.pg_restore_pit"],
+                          capture_output=True, text=True, env=env, check=True)
+    docs = json.loads(proc.stdout)
+    backup = docs["sandstone.backup.pg_backup"]["doc"]["options"]
+    restore = docs["sandstone.backup.pg_restore_pit"]["doc"]["options"]
+    assert backup["encrypt"]["type"] == "bool"
+    for options in (backup, restore):
+        assert options["encryption_key"]["type"] == "str"
+        assert options["encryption_old_keys"]["elements"] == "str"
