@@ -227,12 +227,18 @@ def test_decrypt_verb_gives_the_standard_gzip_dump(cli, enc_env, key_a, workdir,
                              capture_output=True).stdout.decode()
     assert "TABLE DATA app users" in listing
 
-    # --decompress writes the plain dump; the default name drops .enc (and .gz)
-    cli("decrypt", str(path), "--decompress", env=enc_env)
-    assert path.with_name(path.name[:-len(".gz.enc")]).read_bytes() == plain
+    # --decompress writes the plain dump; by default into the current directory (never next
+    # to the backup, where a plain copy would sit in the repository), named without .enc/.gz
+    here = workdir / "here"
+    here.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "sandstone_backup.cli", "decrypt", str(path),
+                           "--decompress"], capture_output=True, env=enc_env, cwd=str(here))
+    assert proc.returncode == 0, proc.stderr
+    assert (here / path.name[:-len(".gz.enc")]).read_bytes() == plain
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(["manifest.json", path.name])
     # to standard output, for a pipe
     proc = subprocess.run([sys.executable, "-m", "sandstone_backup.cli", "decrypt", str(path),
-                           "-o", "-"], capture_output=True, env=enc_env, cwd=str(ROOT))
+                           "-o", "-"], capture_output=True, env=enc_env, cwd=str(here))
     assert proc.returncode == 0 and proc.stdout == out.read_bytes()
 
     # an existing output is never overwritten

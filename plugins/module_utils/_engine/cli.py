@@ -38,8 +38,9 @@ def _backup_opts(parser: argparse.ArgumentParser) -> None:
 def _decrypt_verb(verbs) -> None:
     sub = verbs.add_parser("decrypt", help="decrypt a backup file (still compressed unless --decompress)")
     sub.add_argument("file", help="an encrypted backup file (.enc)")
-    sub.add_argument("-o", "--output", metavar="OUT", help="where to write (default: FILE without "
-                     ".enc; '-' for standard output); an existing file is never overwritten")
+    sub.add_argument("-o", "--output", metavar="OUT", help="where to write (default: FILE's name "
+                     "without .enc, in the current directory; '-' for standard output); an "
+                     "existing file is never overwritten")
     sub.add_argument("--decompress", action="store_true", help="write the plain dump "
                      "(what pg_restore or psql read)")
     _common(sub)

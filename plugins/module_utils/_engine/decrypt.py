@@ -23,17 +23,19 @@ STDOUT = "-"
 @dataclass
 class DecryptRequest:
     path: str
-    output: Optional[str] = None  # None: the input name without .enc; "-": the given stream
+    output: Optional[str] = None  # None: the input's name without .enc, in the current
+    # directory (never next to the input: a plain copy must not land in the repository)
     decompress: bool = False
 
 
 def default_output(path: str, decompress: bool) -> str:
-    base = path[:-len(ENCRYPTED_SUFFIX)] if path.endswith(ENCRYPTED_SUFFIX) else path + ".decrypted"
+    name = os.path.basename(path)
+    base = name[:-len(ENCRYPTED_SUFFIX)] if name.endswith(ENCRYPTED_SUFFIX) else name + ".decrypted"
     if decompress:
         for suffix in (".gz", ".zst"):
             if base.endswith(suffix):
-                return base[:-len(suffix)]
-    return base
+                return os.path.join(os.getcwd(), base[:-len(suffix)])
+    return os.path.join(os.getcwd(), base)
 
 
 def _record_for(storage: LocalStorage, name: str) -> Optional[pipeline.FileRecord]:
