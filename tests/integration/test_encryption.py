@@ -259,3 +259,20 @@ def test_decrypt_refuses_a_file_that_is_not_encrypted(cli, cli_env, workdir):
     out = cli("decrypt", str(path), "-o", str(workdir / "x"), check=False)
     assert out.code == 1 and "is not encrypted (gzip data)" in out.err
     assert not (workdir / "x").exists()
+
+
+def test_restore_from_a_bare_encrypted_file_without_its_manifest(cli, enc_env, db, source_db,
+                                                                 workdir, pg_server):
+    """A copied-out .enc file still restores: the format is recognised by its magic bytes."""
+    path = stored_file(workdir, cli("full", "--json", env=enc_env).json())
+    loose = workdir / "copied-elsewhere.bin"  # a name that says nothing about the format
+    loose.write_bytes(path.read_bytes())
+    target = f"{source_db}_loose"
+    wrong = restore_refused(cli, dict(enc_env, ENCRYPTION_KEY=openssl_key()), str(loose),
+                            target, db)
+    assert wrong.code == 2 and "which is not configured" in wrong.err
+    try:
+        cli("restore", "full", str(loose), "--target-db", target, env=enc_env)
+        assert db.checksums(target) == db.checksums(source_db)
+    finally:
+        pg_server.drop_database(target)
