@@ -2,7 +2,6 @@
 are identical, nothing readable is stored, a wrong key or any damage (flipped byte,
 truncation, reordered segments) is refused before a target database is created, keys
 rotate, and `decrypt` (and docs/decrypt_standalone.py) give back the standard gzip dump."""
-import gzip
 import hashlib
 import json
 import os
@@ -252,6 +251,13 @@ def test_decrypt_verb_gives_the_standard_gzip_dump(cli, enc_env, key_a, workdir,
     subprocess.run([sys.executable, str(ROOT / "docs" / "decrypt_standalone.py"), str(path),
                     str(alone)], check=True, env=env, capture_output=True)
     assert alone.read_bytes() == out.read_bytes()
+
+    # the audit log says who decrypted which file (with the key id, never the key)
+    audit = [json.loads(line) for line in (workdir / "logs" / "audit.jsonl").read_text().splitlines()]
+    decrypts = [r for r in audit if r["operation"] == "decrypt"]
+    assert [r["outcome"] for r in decrypts] == ["success", "success", "success", "failure"]
+    assert decrypts[0]["file"] == str(path) and decrypts[0]["key_id"] == record["encryption"]["key_id"]
+    assert key_a not in (workdir / "logs" / "audit.jsonl").read_text()
 
 
 def test_decrypt_refuses_a_file_that_is_not_encrypted(cli, cli_env, workdir):

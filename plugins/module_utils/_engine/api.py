@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional
 
 from . import backup as backup_mod
 from . import config, pg, restore as restore_mod, status as status_mod
+from . import decrypt as decrypt_mod
 from .monitor import operation
 from .repository import Repository
 from .storage.local import LocalStorage
@@ -82,7 +83,11 @@ def list_backups(ctx: Context, kind: Optional[str] = None) -> List[Dict[str, Any
 
 def decrypt(ctx: Context, path: str, output: Optional[str] = None, decompress: bool = False,
             stream=None) -> Dict[str, Any]:
-    """Decrypt one backup file (the keys come from the configuration)."""
-    from . import decrypt as decrypt_mod
+    """Decrypt one backup file (the keys come from the configuration); the audit log
+    records who decrypted what."""
+    settings = ctx.settings()
     request = decrypt_mod.DecryptRequest(path=path, output=output, decompress=decompress)
-    return decrypt_mod.run_decrypt(ctx.settings(), request, stream)
+    with operation(settings, "decrypt", "", False, file=path) as rec:
+        result = decrypt_mod.run_decrypt(settings, request, stream)
+        rec.update(output=result["output"], key_id=result["key_id"], size=result["bytes"])
+        return result
