@@ -43,7 +43,9 @@ def _decrypt_verb(verbs) -> None:
                      "existing file is never overwritten")
     sub.add_argument("--decompress", action="store_true", help="write the plain dump "
                      "(what pg_restore or psql read)")
-    _common(sub)
+    sub.add_argument("--config", metavar="FILE", help="backup.conf with the keys (default: $SANDSTONE_CONFIG)")
+    sub.add_argument("--json", action="store_true", help="print the result as JSON")
+    sub.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
 
 
 def build_parser() -> argparse.ArgumentParser:
