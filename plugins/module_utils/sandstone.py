@@ -12,7 +12,7 @@ try:
     from ansible_collections.sandstone.backup.plugins.module_utils._engine import api
     from ansible_collections.sandstone.backup.plugins.module_utils._engine.errors import SandstoneError
     ENGINE_IMPORT_ERROR = None
-except ImportError as exc:  # psycopg or zstandard missing on the managed host
+except ImportError as exc:  # psycopg, zstandard or cryptography missing on the managed host
     api = None
     SandstoneError = Exception
     ENGINE_IMPORT_ERROR = (exc, traceback.format_exc())
@@ -33,11 +33,26 @@ def connection_spec():
     )
 
 
+def encryption_spec():
+    """Opt-in options of modules that write or read encrypted backups (doc fragment: encryption)."""
+    return dict(
+        encryption_key=dict(type="str", no_log=True),
+        encryption_old_keys=dict(type="list", elements="str", no_log=True),
+    )
+
+
 def repository_spec():
     return dict(
         config_file=dict(type="path"),
         backup_dir=dict(type="path"),
     )
+
+
+def encryption_settings(params):
+    """Module options of encryption_spec() -> configuration keys (unset stays unset)."""
+    old = params.get("encryption_old_keys")
+    return {"ENCRYPTION_KEY": params.get("encryption_key"),
+            "ENCRYPTION_OLD_KEYS": ",".join(old) if old else None}
 
 
 class SandstoneModule(object):
@@ -49,7 +64,7 @@ class SandstoneModule(object):
         spec.update(argument_spec)
         self.module = AnsibleModule(argument_spec=spec, **kwargs)
         if ENGINE_IMPORT_ERROR is not None:
-            self.module.fail_json(msg=missing_required_lib("psycopg (3) and zstandard"),
+            self.module.fail_json(msg=missing_required_lib("psycopg (3), zstandard and cryptography"),
                                   exception=ENGINE_IMPORT_ERROR[1])
 
     @property
@@ -61,6 +76,7 @@ class SandstoneModule(object):
         settings = {"SUPABASE_PROJECT_ID": p.get("supabase_project_id"),
                     "SUPABASE_DB_PASSWORD": p.get("supabase_db_password"),
                     "BACKUP_DIR": p.get("backup_dir")}
+        settings.update(encryption_settings(p))
         settings.update(overrides)
         connection = {"url": p.get("db_url"), "host": p.get("login_host"),
                       "port": p.get("login_port"), "user": p.get("login_user"),

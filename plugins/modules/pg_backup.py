@@ -8,7 +8,7 @@ module: pg_backup
 short_description: Back up a PostgreSQL or Supabase database
 description:
   - Takes a full, schema-only or table-data backup with C(pg_dump) from one consistent snapshot,
-    compresses it (gzip or zstd) and writes it with a manifest (sizes, SHA-256, row counts) into the backup repository.
+    compresses it (gzip or zstd), optionally encrypts it, and writes it with a manifest (sizes, SHA-256, row counts) into the backup repository.
   - The manifest is written last; a backup interrupted at any point leaves nothing that looks complete.
   - In check mode nothing is written; the result is the plan (tables, estimated size, destination).
 version_added: "0.1.0"
@@ -28,9 +28,15 @@ options:
     description: Compression algorithm; defaults to C(COMPRESSION) from the configuration (gzip).
     type: str
     choices: [gzip, zstd, none]
+  encrypt:
+    description:
+      - Encrypt the backup with O(encryption_key) (AES-256-GCM in authenticated segments). Defaults to
+        C(ENCRYPT) from the configuration (false). Fails before anything is dumped when no key is set.
+    type: bool
 extends_documentation_fragment:
   - sandstone.backup.connection
   - sandstone.backup.repository
+  - sandstone.backup.encryption
 attributes:
   check_mode:
     support: full
@@ -49,6 +55,12 @@ EXAMPLES = r'''
     type: data
     tables: [public.orders, public.invoices]
     config_file: /etc/sandstone-backup/backup.conf
+
+- name: Take an encrypted backup
+  sandstone.backup.pg_backup:
+    type: full
+    encrypt: true
+    encryption_key: "{{ vault_backup_encryption_key }}"
 '''
 
 RETURN = r'''
@@ -72,18 +84,21 @@ tables:
   elements: dict
 '''
 
-from ansible_collections.sandstone.backup.plugins.module_utils.sandstone import SandstoneModule, api
+from ansible_collections.sandstone.backup.plugins.module_utils.sandstone import (
+    SandstoneModule, api, encryption_spec)
 
 
 def main():
     sm = SandstoneModule(
         dict(type=dict(type="str", default="full", choices=["full", "schema", "data"]),
              tables=dict(type="list", elements="str", default=[]),
-             compression=dict(type="str", choices=["gzip", "zstd", "none"])),
+             compression=dict(type="str", choices=["gzip", "zstd", "none"]),
+             encrypt=dict(type="bool"),
+             **encryption_spec()),
         supports_check_mode=True)
     p = sm.params
     sm.run(api.backup, sm.context(), p["type"], p["tables"], dry_run=sm.module.check_mode,
-           compression=p["compression"])
+           compression=p["compression"], encrypt=p["encrypt"])
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ description:
     or a dump file (including the C(.sql.gz) files of the original shell scripts).
   - Every byte is checked against the manifest's SHA-256 before the target is touched; a corrupt or truncated
     backup fails before anything is changed.
+  - Encrypted backups are decrypted with O(encryption_key) or one of O(encryption_old_keys); a backup whose key
+    is not configured, or that fails authentication, is refused before anything is changed.
   - The restore runs in a single transaction; on failure the target is as it was, and a database created for the restore is dropped again.
   - A non-empty target database (or a table holding rows) is refused unless O(force=true).
   - After the restore the row counts are compared with the manifest.
@@ -46,6 +48,7 @@ options:
 extends_documentation_fragment:
   - sandstone.backup.connection
   - sandstone.backup.repository
+  - sandstone.backup.encryption
 attributes:
   check_mode:
     support: full
@@ -84,7 +87,8 @@ database_created:
   type: bool
 '''
 
-from ansible_collections.sandstone.backup.plugins.module_utils.sandstone import SandstoneModule, api
+from ansible_collections.sandstone.backup.plugins.module_utils.sandstone import (
+    SandstoneModule, api, encryption_spec)
 
 
 def main():
@@ -94,7 +98,8 @@ def main():
              tables=dict(type="list", elements="str", default=[]),
              target_url=dict(type="str", no_log=True),
              target_db=dict(type="str"),
-             force=dict(type="bool", default=False)),
+             force=dict(type="bool", default=False),
+             **encryption_spec()),
         supports_check_mode=True)
     p = sm.params
     sm.run(api.restore, sm.context(), p["mode"], p["backup"], p["tables"],

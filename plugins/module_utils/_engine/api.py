@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional
 
 from . import backup as backup_mod
 from . import config, pg, restore as restore_mod, status as status_mod
+from . import decrypt as decrypt_mod
 from .monitor import operation
 from .repository import Repository
 from .storage.local import LocalStorage
@@ -39,9 +40,11 @@ def source_spec(ctx: Context, settings: config.Settings) -> pg.ConnSpec:
 
 
 def backup(ctx: Context, kind: str, tables: Optional[List[str]] = None,
-           dry_run: bool = False, compression: Optional[str] = None) -> Dict[str, Any]:
+           dry_run: bool = False, compression: Optional[str] = None,
+           encrypt: Optional[bool] = None) -> Dict[str, Any]:
     settings = ctx.settings()
-    request = backup_mod.request_from_settings(settings, kind, tables, dry_run, compression)
+    request = backup_mod.request_from_settings(settings, kind, tables, dry_run, compression,
+                                               encrypt)
     spec = source_spec(ctx, settings)
     with operation(settings, f"backup.{kind}", spec.dbname, dry_run, tables=request.tables) as rec:
         result = backup_mod.run_backup(settings, spec, _repo(settings), request)
@@ -76,3 +79,15 @@ def status(ctx: Context) -> Dict[str, Any]:
 
 def list_backups(ctx: Context, kind: Optional[str] = None) -> List[Dict[str, Any]]:
     return status_mod.list_backups(_repo(ctx.settings()), kind)
+
+
+def decrypt(ctx: Context, path: str, output: Optional[str] = None, decompress: bool = False,
+            stream=None) -> Dict[str, Any]:
+    """Decrypt one backup file (the keys come from the configuration); the audit log
+    records who decrypted what."""
+    settings = ctx.settings()
+    request = decrypt_mod.DecryptRequest(path=path, output=output, decompress=decompress)
+    with operation(settings, "decrypt", "", False, file=path) as rec:
+        result = decrypt_mod.run_decrypt(settings, request, stream)
+        rec.update(output=result["output"], key_id=result["key_id"], size=result["bytes"])
+        return result

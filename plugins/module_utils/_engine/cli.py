@@ -31,6 +31,21 @@ def _backup_opts(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compression", choices=("gzip", "zstd", "none"),
                         help="compression algorithm (COMPRESSION)")
     parser.add_argument("-d", "--dry-run", action="store_true", help="show the plan, change nothing")
+    parser.add_argument("-e", "--encrypt", action="store_true", default=None,
+                        help="encrypt with ENCRYPTION_KEY (ENCRYPT)")
+
+
+def _decrypt_verb(verbs) -> None:
+    sub = verbs.add_parser("decrypt", help="decrypt a backup file (still compressed unless --decompress)")
+    sub.add_argument("file", help="an encrypted backup file (.enc)")
+    sub.add_argument("-o", "--output", metavar="OUT", help="where to write (default: FILE's name "
+                     "without .enc, in the current directory; '-' for standard output); an "
+                     "existing file is never overwritten")
+    sub.add_argument("--decompress", action="store_true", help="write the plain dump "
+                     "(what pg_restore or psql read)")
+    sub.add_argument("--config", metavar="FILE", help="backup.conf with the keys (default: $SANDSTONE_CONFIG)")
+    sub.add_argument("--json", action="store_true", help="print the result as JSON")
+    sub.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "same server (created when missing)")
         sub.add_argument("--force", action="store_true", help="overwrite a non-empty target")
         sub.add_argument("-d", "--dry-run", action="store_true", help="show the plan, change nothing")
+
+    _decrypt_verb(verbs)
 
     cfg = verbs.add_parser("config", help="validate or generate backup.conf")
     cfg_actions = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -110,7 +127,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     if verb in ("full", "schema", "data"):
         compression = args.compression
         return api.backup(ctx, verb, _split(args.tables) if verb == "data" else None,
-                          dry_run=args.dry_run, compression=compression)
+                          dry_run=args.dry_run, compression=compression, encrypt=args.encrypt)
     if verb == "status":
         return api.status(ctx)
     if verb == "restore":
@@ -120,6 +137,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                            _split(args.table) if args.action == "table" else None,
                            target_url=_target_url(args), target_db=args.target_db,
                            force=args.force, dry_run=args.dry_run)
+    if verb == "decrypt":
+        return api.decrypt(ctx, args.file, args.output, args.decompress, stream=sys.stdout.buffer)
     if verb == "config":
         if args.action == "generate":
             return {"text": config.generate_sample()}
@@ -143,6 +162,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing was published", file=sys.stderr)
         return 1
+    if getattr(args, "output", None) == "-" and args.verb == "decrypt":
+        return 0  # standard output carries the data
     if getattr(args, "json", False):
         print(json.dumps(result, indent=2, sort_keys=True, default=str))
     else:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
 
 from .errors import ConfigError
+from .keys import decode_key, split_keys
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class Key:
     description: str
     example: str
     default: Any = None
-    kind: str = "str"  # str | int | bool | choice
+    kind: str = "str"  # str | int | bool | choice | key | keys (base64 AES-256 keys)
     choices: tuple = ()
     secret: bool = False
 
@@ -49,6 +50,15 @@ SCHEMA: Dict[str, Key] = {
             "algorithm's default.", "6", kind="int"),
         Key("PG_BIN_DIR", "Directory holding pg_dump, pg_restore and psql; empty to pick the "
             "newest installed version that can dump the server.", "/usr/lib/postgresql/17/bin"),
+        Key("ENCRYPT", "Encrypt backups with ENCRYPTION_KEY (AES-256-GCM in authenticated "
+            "segments, see docs/ENCRYPTION.md).", "true", default=False, kind="bool"),
+        Key("ENCRYPTION_KEY", "Key new backups are encrypted with and old ones decrypted with: "
+            "base64 of 32 random bytes, made by 'openssl rand -base64 32'. Keep a copy off this "
+            "machine: without it no encrypted backup can be restored.",
+            "<output of: openssl rand -base64 32>", kind="key", secret=True),
+        Key("ENCRYPTION_OLD_KEYS", "Former ENCRYPTION_KEY values, comma-separated, accepted for "
+            "reading only, so keys can be rotated without losing old backups.",
+            "<old key 1>,<old key 2>", kind="keys", secret=True),
     )
 }
 
@@ -82,6 +92,12 @@ def coerce(key: Key, raw: Any, source: str) -> Any:
             raise ConfigError(f"{key.name}={raw!r} from {source} is not a whole number",
                               f"set it like {key.name}={key.example}") from None
     text = str(raw)
+    if key.kind in ("key", "keys"):
+        items = split_keys(text) if key.kind == "keys" else [text.strip()] if text.strip() else []
+        for number, item in enumerate(items, 1):
+            label = key.name if key.kind == "key" else f"{key.name} item {number}"
+            decode_key(item, f"{label} from {source}")
+        return ",".join(items) if items else None
     if key.kind == "choice" and text not in key.choices:
         raise ConfigError(f"{key.name}={raw!r} from {source} is not one of "
                           f"{', '.join(key.choices)}", f"set it like {key.name}={key.example}")

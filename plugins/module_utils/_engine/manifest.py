@@ -67,4 +67,5 @@ class Manifest:
                 "duration_seconds": self.duration_seconds, "size": self.size,
                 "server_version": self.server_version, "tables": len(self.tables),
                 "rows": sum(t.get("rows", 0) for t in self.tables),
-                "compression": self.files[0].compression if self.files else None}
+                "compression": self.files[0].compression if self.files else None,
+                "encryption_key_id": (self.encryption or {}).get("key_id")}

@@ -28,8 +28,9 @@ def _backup(result: Dict[str, Any]) -> str:
                 f"{human_bytes(result['estimated_bytes'])}) into {result['destination']} "
                 f"with {result['compression']}")
     m = result["manifest"]
+    sealed = f", encrypted (key id {m['encryption_key_id']})" if m.get("encryption_key_id") else ""
     return (f"{m['type']} backup {m['id']} of {m['database']}: {m['tables']} tables, "
-            f"{m['rows']} rows, {human_bytes(m['size'])} in {m['duration_seconds']:.1f}s "
+            f"{m['rows']} rows, {human_bytes(m['size'])}{sealed} in {m['duration_seconds']:.1f}s "
             f"-> {result['location']}")
 
 
@@ -78,6 +79,12 @@ def _status(result: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _decrypt(result: Dict[str, Any]) -> str:
+    what = "plain dump" if result["decompressed"] else "compressed dump"
+    return (f"decrypted {result['input']} (key id {result['key_id']}; {result['checked']} "
+            f"checked) -> {result['output']}: {human_bytes(result['bytes'])} {what}")
+
+
 def render(args, result: Dict[str, Any]) -> str:
     verb = args.verb
     if verb in ("full", "schema", "data"):
@@ -86,6 +93,8 @@ def render(args, result: Dict[str, Any]) -> str:
         return _status(result)
     if verb == "restore":
         return _list(result) if args.action == "list" else _restore(result)
+    if verb == "decrypt":
+        return _decrypt(result)
     if verb == "config":
         if args.action == "generate":
             return result["text"]

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 
 from psycopg import sql
 
-from . import catalog, pg, pgtools, pipeline
+from . import catalog, keys, pg, pgtools, pipeline
 from .config import Settings
 from .errors import ConfigError, IntegrityError, NotFound, SandstoneError, TargetNotEmpty
 from .manifest import NAME as MANIFEST_NAME, Manifest
@@ -166,8 +166,9 @@ def run_restore(settings: Settings, repo: Repository, target: pg.ConnSpec,
     source = resolve_source(repo, request)
     refs = _table_refs(source, request) if request.mode == "table" else []
     clock = time.monotonic()
-    # 1. Every byte is checked before the target is touched.
-    checked = pipeline.verify(source.storage, source.key, source.record)
+    keyring = keys.keyring_from_settings(settings)
+    # 1. Every byte is checked (and decrypted) before the target is touched.
+    checked = pipeline.verify(source.storage, source.key, source.record, keyring)
     custom = checked["head"].startswith(CUSTOM_MAGIC)
     if request.mode != "full" and not custom:
         raise ConfigError(f"{source.label} is a plain SQL dump; only a full restore can use it",
@@ -199,7 +200,7 @@ def run_restore(settings: Settings, repo: Repository, target: pg.ConnSpec,
     try:
         with pg.libpq_env(target) as env:
             pgtools.stream_into(stages, env, pipeline.read_plain(source.storage, source.key,
-                                                                 source.record))
+                                                                 source.record, keyring))
     except SandstoneError as exc:
         if created:
             pg.drop_database(target, target.dbname)
