@@ -14,7 +14,7 @@ def test_verify_passes_and_is_recorded(cli, workdir):
     full = cli("full", "--compression", "zstd", "--json").json()["backup_id"]
     schema = cli("schema", "--json").json()["backup_id"]
     result = cli("verify", "--json").json()
-    assert result["checked"] == 2 and result["failed"] == 0
+    assert result["checked"] == 2 and result["failures"] == 0
     by_ref = {r["ref"]: r for r in result["backups"]}
     assert by_ref[f"full/{full}"]["ok"] and by_ref[f"schema/{schema}"]["ok"]
     [checked] = by_ref[f"full/{full}"]["files"]

@@ -147,3 +147,8 @@ def restore_verify(ctx: Context, backup: str = "latest", target_url: Optional[st
 def list_all_backups(ctx: Context, kind: Optional[str] = None) -> List[Dict[str, Any]]:
     """Backups in every location, with where each is kept and its verify state."""
     return status_mod.all_backups(locations(ctx.settings()), kind)
+
+
+def info(ctx: Context, kind: Optional[str] = None) -> Dict[str, Any]:
+    """Status and the backup list in one read-only call (pg_backup_info)."""
+    return {"changed": False, "status": status(ctx), "backups": list_all_backups(ctx, kind)}

@@ -4,6 +4,7 @@ rows. Used after a restore or a drill ('restore verify'), and to notice a policy
 dropped by accident (the seed's troubleshooting checks pg_policies by hand)."""
 from __future__ import annotations
 
+import logging
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import catalog, pg
@@ -11,6 +12,7 @@ from .errors import IntegrityError, NotFound
 from .manifest import Manifest
 from .repository import Repository
 
+log = logging.getLogger("sandstone")
 POLICY_FIELDS = ("cmd", "roles", "qual", "with_check")
 
 
@@ -108,6 +110,8 @@ def run_live_check(locations: List[Repository], spec: pg.ConnSpec,
     if manifest.policies is None:
         result["note"] = ("this backup recorded no row-level security; tables and row counts "
                           "were checked")
+    for difference in differences:
+        log.warning("%s", difference["message"])
     if differences:
         more = f" (and {len(differences) - 1} more)" if len(differences) > 1 else ""
         error = IntegrityError(f"database {spec.describe()} differs from backup {manifest.id}: "

@@ -141,7 +141,7 @@ def _cleanup(result: Dict[str, Any]) -> str:
 
 def _verify(result: Dict[str, Any]) -> str:
     lines = [f"verified {result['checked']} backups ({human_bytes(result['bytes'])} read): "
-             f"{'all good' if not result['failed'] else str(result['failed']) + ' FAILED'}"]
+             f"{'all good' if not result['failures'] else str(result['failures']) + ' FAILED'}"]
     for each in result["backups"]:
         lines.append(f"  {'ok    ' if each['ok'] else 'FAILED'} {each['storage']}:{each['ref']}"
                      + ("" if each["ok"] else f": {each['error']}"))

@@ -219,7 +219,7 @@ def run_verify(settings: Settings, locations: List[Repository],
         raise NotFound(f"backup {', '.join(missing)} not found in any location",
                        "list backups with 'sandstone-backup restore list'")
     failed = [r for r in results if not r["ok"]]
-    summary = {"changed": False, "checked": len(results), "failed": len(failed),
+    summary = {"changed": False, "checked": len(results), "failures": len(failed),
                "bytes": sum(r["bytes"] for r in results), "backups": results,
                "locations": [repo.storage.location() for repo in locations]}
     if failed:
