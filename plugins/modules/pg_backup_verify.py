@@ -10,11 +10,11 @@ description:
   - By default re-reads every backup in every location end to end (stored SHA-256, decompression,
     plain SHA-256), checks each manifest against its files, and reads each pg_dump archive's table
     of contents with C(pg_restore --list). The result is recorded in each backup's manifest.
-  - With O(live=true) compares a live database with the newest full backup's manifest instead:
+  - With O(live=true) compares a live database with the newest full backup's manifest instead, that is
     the table list, row counts, row-level security per table and the C(pg_policies) rows.
   - Fails (exit code 4) naming the first bad backup or the first difference; the full results
     are returned with the failure.
-  - Reports C(changed=false): the backups are not changed (recording the result is bookkeeping).
+  - Reports C(changed=false) because the backups are not changed (recording the result is bookkeeping).
 version_added: "0.1.0"
 author: Sandstone Backup developers
 options:
