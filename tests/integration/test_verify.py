@@ -9,8 +9,9 @@ def stored_file(storage, kind, ident):
     return next(p for p in (storage / kind / ident).iterdir() if p.name != "manifest.json")
 
 
-def test_verify_passes_and_is_recorded(cli, workdir):
+def test_verify_passes_and_is_recorded(cli, workdir, db, source_db):
     storage = workdir / "storage"
+    db.execute(source_db, "CREATE TABLE app.empty (id int)")  # no rows: still has TABLE DATA
     full = cli("full", "--compression", "zstd", "--json").json()["backup_id"]
     schema = cli("schema", "--json").json()["backup_id"]
     result = cli("verify", "--json").json()
