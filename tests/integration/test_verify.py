@@ -144,3 +144,23 @@ def test_restore_verify_matches_after_a_backup_and_reports_each_difference(cli, 
     audit = [json.loads(line) for line in (workdir / "logs" / "audit.jsonl").read_text().splitlines()]
     assert [r["outcome"] for r in audit if r["operation"] == "restore.verify"] == [
         "success", "success", "failure", "failure"]
+
+
+def test_an_archive_pg_restore_cannot_read_fails_even_with_matching_checksums(cli, workdir):
+    """Checksums only prove the bytes are what was written; pg_restore --list proves they
+    are an archive. A manifest rewritten to match garbage passes the hashes, not this."""
+    import gzip
+    import hashlib
+    storage = workdir / "storage"
+    ident = cli("schema", "--json").json()["backup_id"]
+    path = stored_file(storage, "schema", ident)
+    plain = b"PGDMP" + b"\xff" * 4000
+    stored = gzip.compress(plain)
+    path.write_bytes(stored)
+    manifest = read_manifest(storage, "schema", ident)
+    manifest["files"][0].update(size=len(stored), sha256=hashlib.sha256(stored).hexdigest(),
+                                plain_size=len(plain), plain_sha256=hashlib.sha256(plain).hexdigest())
+    write_manifest(storage, "schema", ident, manifest)
+    result = cli("verify", check=False)
+    assert result.code == 4
+    assert f"schema/{ident}" in result.err and "table of contents does not read" in result.err

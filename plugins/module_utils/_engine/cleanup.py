@@ -45,8 +45,8 @@ def item_of(manifest: Manifest) -> retention.Item:
                           depends_on=list(manifest.depends_on))
 
 
-def _location_plan(repo: Repository, policy: retention.Policy, now: dt.datetime,
-                   dry_run: bool) -> Dict[str, Any]:
+def _location_plan(repo: Repository, policy: retention.Policy,
+                   now: dt.datetime) -> Dict[str, Any]:
     manifests = {f"{m.type}/{m.id}": m for m in repo.list()}
     decisions = retention.plan([item_of(m) for m in manifests.values()], policy, now)
     kept: List[Dict[str, Any]] = []
@@ -54,25 +54,21 @@ def _location_plan(repo: Repository, policy: retention.Policy, now: dt.datetime,
     for decision in decisions:
         entry = dict(decision.to_dict(), size=manifests[decision.ref].size)
         (kept if decision.keep else gone).append(entry)
-    leftovers = repo.incomplete()
-    result = {"name": repo.storage.name, "location": repo.storage.location(),
-              "kept": kept, "freed_bytes": sum(e["size"] for e in gone)}
-    if dry_run:
-        result["would_delete"] = gone
-        result["would_remove_leftovers"] = leftovers
-        return result
+    return {"name": repo.storage.name, "location": repo.storage.location(), "kept": kept,
+            "delete": gone, "leftovers": repo.incomplete(),
+            "freed_bytes": sum(e["size"] for e in gone)}
+
+
+def _apply(repo: Repository, plan: Dict[str, Any]) -> None:
     # Newest first: a backup is deleted before anything it depends on.
-    for entry in gone:
+    for entry in plan["delete"]:
         files = repo.remove_folder(entry["ref"])
         log.info("cleanup: deleted %s from %s (%d files; %s)", entry["ref"],
                  repo.storage.location(), files, "; ".join(entry["reasons"]))
-    for folder in leftovers:
+    for folder in plan["leftovers"]:
         repo.remove_folder(folder)
         log.info("cleanup: removed %s from %s (leftover of an interrupted run)", folder,
                  repo.storage.location())
-    result["deleted"] = gone
-    result["removed_leftovers"] = leftovers
-    return result
 
 
 def run_cleanup(locations: List[Repository], policy: retention.Policy, dry_run: bool = False,
@@ -80,14 +76,19 @@ def run_cleanup(locations: List[Repository], policy: retention.Policy, dry_run: 
     """Every location is planned before any is changed, so a damaged manifest anywhere stops
     the whole cleanup before it deletes a thing."""
     now = now or utcnow()
-    if dry_run:
-        results = [_location_plan(repo, policy, now, True) for repo in locations]
-    else:
-        for repo in locations:
-            _location_plan(repo, policy, now, True)
-        results = [_location_plan(repo, policy, now, False) for repo in locations]
-    key = "would_delete" if dry_run else "deleted"
-    leftovers = "would_remove_leftovers" if dry_run else "removed_leftovers"
-    changed = any(r[key] or r[leftovers] for r in results)
+    plans = [_location_plan(repo, policy, now) for repo in locations]
+    results = []
+    for repo, plan in zip(locations, plans):
+        if not dry_run:
+            _apply(repo, plan)
+        gone, leftovers = plan.pop("delete"), plan.pop("leftovers")
+        if dry_run:
+            plan.update(would_delete=gone, would_remove_leftovers=leftovers)
+        else:
+            plan.update(deleted=gone, removed_leftovers=leftovers)
+        results.append(plan)
+    changed = any(p.get("would_delete" if dry_run else "deleted") or
+                  p.get("would_remove_leftovers" if dry_run else "removed_leftovers")
+                  for p in results)
     return {"changed": changed, "dry_run": dry_run, "policy": policy.rules(),
             "policy_text": policy.describe(), "locations": results}

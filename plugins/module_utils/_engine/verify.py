@@ -94,7 +94,11 @@ def _read_with_toc(chunks: Iterator[bytes], tool: pgtools.Tool) -> Tuple[int, st
         except BrokenPipeError:
             pass
     drain.join()
-    proc.finish()
+    try:
+        proc.finish()
+    except ToolError as exc:  # pg_restore ran and rejected the archive: a verdict on it
+        raise IntegrityError(f"the archive's table of contents does not read ({exc.message})",
+                             "use another backup") from None
     return total, drain.data.decode("utf-8", "replace")
 
 
@@ -160,11 +164,8 @@ def check_backup(repo: Repository, manifest: Manifest, tools: _Tools,
             stored += size
             checked.append({"name": record.name, "size": size, "plain_size": plain,
                             "toc_entries": entries})
-    except ToolError as exc:
-        if "pg_restore failed" not in exc.message:
-            raise  # cannot run pg_restore at all: not a verdict on the backup
-        return {"ok": False, "error": f"{exc.message} (the archive's table of contents "
-                                      f"does not read)", "bytes": stored, "files": checked}
+    except ToolError:
+        raise  # pg_restore cannot be found or started: not a verdict on the backup
     except SandstoneError as exc:
         return {"ok": False, "error": _short(exc.message, storage.location(folder)),
                 "bytes": stored, "files": checked}
