@@ -118,3 +118,24 @@ def test_cleanup_refuses_a_negative_retention(cli, workdir):
     bad = cli("cleanup", "-r", "-1", check=False)
     assert bad.code == 2 and "retention days=-1 is negative" in bad.err
     assert len(folders(workdir / "storage", "schema")) == 1
+
+
+def test_a_copied_folder_or_a_damaged_manifest_stops_cleanup_before_any_delete(cli, workdir):
+    import shutil
+    storage = workdir / "storage"
+    fulls, schemas = dated_repository(cli, storage)
+    shutil.copytree(storage / "full" / fulls[70], storage / "full" / "20200101T000000Z")
+    result = cli("cleanup", "-r", "7", check=False)
+    assert result.code == 4
+    assert f"full/20200101T000000Z holds the manifest of full/{fulls[70]}" in result.err
+    assert len(folders(storage, "full")) == 7  # nothing deleted
+    checked = cli("verify", "--json", check=False)
+    assert checked.code == 4 and [(r["ref"], r["error"], r["recorded"]) for r in
+                                  checked.json()["backups"] if not r["ok"]] == [
+        ("full/20200101T000000Z", f"its manifest describes full/{fulls[70]}", False)]
+
+    shutil.rmtree(storage / "full" / "20200101T000000Z")
+    (storage / "schema" / schemas[1] / "manifest.json").write_text("{")
+    result = cli("cleanup", "-r", "7", check=False)
+    assert result.code == 4 and "is not valid JSON" in result.err
+    assert len(folders(storage, "full")) == 6 and len(folders(storage, "schema")) == 2

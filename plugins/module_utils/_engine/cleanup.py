@@ -12,8 +12,10 @@ from typing import Any, Dict, List, Optional
 
 from . import retention
 from .config import Settings
+from .errors import IntegrityError
 from .manifest import Manifest
 from .repository import Repository, parse_iso, utcnow
+from .verify import folders
 
 log = logging.getLogger("sandstone")
 
@@ -45,9 +47,26 @@ def item_of(manifest: Manifest) -> retention.Item:
                           depends_on=list(manifest.depends_on))
 
 
+def _manifests(repo: Repository) -> Dict[str, Manifest]:
+    """Folder -> manifest. Any doubt stops the cleanup: an unreadable manifest raises, and
+    so does a manifest naming another folder (a copied folder: deleting by its id would
+    delete the original)."""
+    found = {}
+    for kind, backup_id in folders(repo):
+        ref = f"{kind}/{backup_id}"
+        manifest = repo.load(kind, backup_id)
+        if f"{manifest.type}/{manifest.id}" != ref:
+            raise IntegrityError(f"{repo.storage.location(ref)} holds the manifest of "
+                                 f"{manifest.type}/{manifest.id}",
+                                 "a copied or moved folder: fix its manifest or move it out of "
+                                 "the repository, then run cleanup again")
+        found[ref] = manifest
+    return found
+
+
 def _location_plan(repo: Repository, policy: retention.Policy,
                    now: dt.datetime) -> Dict[str, Any]:
-    manifests = {f"{m.type}/{m.id}": m for m in repo.list()}
+    manifests = _manifests(repo)
     decisions = retention.plan([item_of(m) for m in manifests.values()], policy, now)
     kept: List[Dict[str, Any]] = []
     gone: List[Dict[str, Any]] = []

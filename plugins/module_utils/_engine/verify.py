@@ -131,15 +131,16 @@ class _Tools:
         return self.found[major]
 
 
-def check_backup(repo: Repository, manifest: Manifest, tools: _Tools,
+def check_backup(repo: Repository, folder: str, manifest: Manifest, tools: _Tools,
                  keys: Any = None) -> Dict[str, Any]:
     """Check one backup; return {ok, error, bytes, files}. Integrity problems are results,
     not exceptions; a missing pg_restore is an exception (the backup may be fine)."""
-    folder = f"{manifest.type}/{manifest.id}"
     storage = repo.storage
     checked: List[Dict[str, Any]] = []
     stored = 0
     try:
+        if f"{manifest.type}/{manifest.id}" != folder:
+            raise IntegrityError(f"its manifest describes {manifest.type}/{manifest.id}")
         if not manifest.files:
             raise IntegrityError(f"manifest of {folder} lists no files")
         for record in manifest.files:
@@ -204,17 +205,19 @@ def run_verify(settings: Settings, locations: List[Repository],
                                 "bytes": 0, "recorded": False})
                 continue
             log.info("verify %s in %s", ref, where)
-            outcome = check_backup(repo, manifest, tools, request.keys)
+            outcome = check_backup(repo, ref, manifest, tools, request.keys)
             entry = {"at": at, "location": where, "ok": outcome["ok"],
                      "error": outcome["error"], "bytes": outcome["bytes"],
                      "tool_version": __version__}
-            if request.record:
+            # A manifest naming another folder would be published there: never record it.
+            recorded = request.record and f"{manifest.type}/{manifest.id}" == ref
+            if recorded:
                 _record(repo, manifest, entry)
             if not outcome["ok"]:
                 log.error("verify %s in %s failed: %s", ref, where, outcome["error"])
             results.append(dict(entry, ref=ref, id=backup_id, type=kind,
                                 storage=repo.storage.name, files=outcome["files"],
-                                recorded=request.record))
+                                recorded=recorded))
     missing = sorted(wanted - {r["id"] for r in results})
     if missing:
         raise NotFound(f"backup {', '.join(missing)} not found in any location",
