@@ -16,7 +16,7 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional
 
 from .errors import OperationFailed
@@ -89,7 +89,7 @@ class FileLock:
     path: str
     what: str
     fd: Optional[int] = None
-    took_over: Optional[Dict[str, Any]] = field(default=None)
+    took_over: Optional[Dict[str, Any]] = None
 
     def acquire(self, holder: Dict[str, Any], wait_seconds: float = 0) -> None:
         os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
