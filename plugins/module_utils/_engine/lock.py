@@ -95,6 +95,7 @@ class FileLock:
         os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + max(wait_seconds, 0)
+        waiting = False
         try:
             while True:
                 try:
@@ -103,6 +104,10 @@ class FileLock:
                 except OSError as exc:
                     if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                         raise
+                if not waiting and wait_seconds > 0:
+                    waiting = True
+                    log.info("waiting up to %gs for %s, held by %s", wait_seconds, self.what,
+                             _describe_holder(_read_holder(fd)))
                 if time.monotonic() >= deadline:
                     other = _read_holder(fd)
                     waited = f" after waiting {wait_seconds:g}s" if wait_seconds > 0 else ""

@@ -140,6 +140,8 @@ def _cleanup(result: Dict[str, Any]) -> str:
 
 
 def _verify(result: Dict[str, Any]) -> str:
+    if not result["checked"]:
+        return "no backups to verify in " + ", ".join(result["locations"])
     lines = [f"verified {result['checked']} backups ({human_bytes(result['bytes'])} read): "
              f"{'all good' if not result['failures'] else str(result['failures']) + ' FAILED'}"]
     for each in result["backups"]:
