@@ -83,3 +83,30 @@ def test_info_and_verify_modules(tmp_path, pg_server, source_db, db):
         "policy invoices_read on billing.invoices is missing"]
     assert results["info"]["status"]["types"]["full"]["verified"]["state"] == "failed"
     assert pg_server.password not in data["_raw"]
+
+
+def test_cleanup_module_check_mode_lists_and_the_real_run_deletes(tmp_path, pg_server, source_db):
+    import datetime as dt
+    from tests.support.backups import clone, folders
+    storage, logs = tmp_path / "storage", tmp_path / "logs"
+    take = playbook(pg_server, source_db, storage, logs, """
+        - name: backup
+          sandstone.backup.pg_backup: {<<: *conn, type: full}
+        """)
+    real = task_results(run_playbook(tmp_path, take))["backup"]["backup_id"]
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    old = [clone(storage, "full", real, now - dt.timedelta(days=d)) for d in (10, 20)]
+    tasks = """
+        - name: cleanup
+          sandstone.backup.pg_backup_cleanup: {<<: *conn, retention_days: 7}
+        """
+    dry = task_results(run_playbook(tmp_path, playbook(pg_server, source_db, storage, logs, tasks),
+                                    check=True))["cleanup"]
+    assert dry["changed"] is True
+    assert sorted(d["id"] for d in dry["locations"][0]["would_delete"]) == sorted(old)
+    assert folders(storage, "full") == sorted(old + [real])
+    done = task_results(run_playbook(tmp_path, playbook(pg_server, source_db, storage, logs,
+                                                        tasks)))["cleanup"]
+    assert done["changed"] is True and done["policy"] == {"days": 7}
+    assert sorted(d["id"] for d in done["locations"][0]["deleted"]) == sorted(old)
+    assert folders(storage, "full") == [real]
