@@ -111,3 +111,13 @@ def test_dry_runs_and_status_do_not_lock(cli, holder):
     assert cli("full", "--dry-run", "--json").json()["dry_run"] is True
     assert cli("cleanup", "--dry-run", "--json").json()["dry_run"] is True
     assert cli("status", "--json").json()["backups"] == 0
+
+
+def test_a_lock_that_cannot_be_created_is_one_clear_line(cli, cli_env, workdir):
+    not_a_dir = workdir / "file"
+    not_a_dir.write_text("")
+    result = cli("schema", env=dict(cli_env, BACKUP_DIR=str(not_a_dir)), check=False)
+    assert result.code == 1
+    assert result.err.strip().splitlines()[-1].startswith(
+        f"sandstone-backup: error: cannot open the lock file {not_a_dir}/locks/repository.lock")
+    assert "Traceback" not in result.err

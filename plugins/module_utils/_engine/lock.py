@@ -92,8 +92,12 @@ class FileLock:
     took_over: Optional[Dict[str, Any]] = None
 
     def acquire(self, holder: Dict[str, Any], wait_seconds: float = 0) -> None:
-        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise OperationFailed(f"cannot open the lock file {self.path} ({exc.strerror})",
+                                  "run as the backup user, or fix the owner of BACKUP_DIR") from None
         deadline = time.monotonic() + max(wait_seconds, 0)
         waiting = False
         try:
