@@ -90,6 +90,8 @@ class SandstoneModule(object):
         try:
             result = operation(*args, **kwargs)
         except SandstoneError as exc:
+            # Some errors carry the full result (every verify result, every difference).
+            details = getattr(exc, "details", None) or {}
             self.module.fail_json(msg=exc.one_line(), error=type(exc).__name__,
-                                  exit_code=exc.exit_code)
+                                  exit_code=exc.exit_code, **details)
         self.module.exit_json(**result)

@@ -282,3 +282,17 @@ def test_restore_from_a_bare_encrypted_file_without_its_manifest(cli, enc_env, d
         assert db.checksums(target) == db.checksums(source_db)
     finally:
         pg_server.drop_database(target)
+
+
+def test_verify_reads_encrypted_backups_with_the_configured_keys(cli, enc_env, cli_env, key_a,
+                                                                 workdir):
+    """verify decrypts end to end with the configured key ring; without the key it fails
+    loudly instead of passing an unreadable backup."""
+    result = cli("full", "--json", env=enc_env).json()
+    ok = cli("verify", "--json", env=enc_env).json()
+    assert ok["checked"] == 1 and not ok["failures"]
+    assert manifest_of(stored_file(workdir, result))["verify"][-1]["ok"] is True
+    rotated = dict(cli_env, ENCRYPTION_KEY=openssl_key(), ENCRYPTION_OLD_KEYS=key_a)
+    assert cli("verify", env=rotated).code == 0
+    missing = cli("verify", env=dict(cli_env, ENCRYPTION_KEY=openssl_key()), check=False)
+    assert missing.code != 0 and "not configured" in missing.err

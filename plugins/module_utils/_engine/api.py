@@ -2,12 +2,14 @@
 they read options and show results. Each function builds the context and calls the engine."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from . import backup as backup_mod
 from . import config, pg, restore as restore_mod, status as status_mod
-from . import decrypt as decrypt_mod
+from . import decrypt as decrypt_mod, keys as keys_mod
+from . import cleanup as cleanup_mod, live_check, lock as lock_mod, verify as verify_mod
 from .monitor import operation
 from .repository import Repository
 from .storage.local import LocalStorage
@@ -47,7 +49,8 @@ def backup(ctx: Context, kind: str, tables: Optional[List[str]] = None,
                                                encrypt)
     spec = source_spec(ctx, settings)
     with operation(settings, f"backup.{kind}", spec.dbname, dry_run, tables=request.tables) as rec:
-        result = backup_mod.run_backup(settings, spec, _repo(settings), request)
+        with _locked(settings, rec, [spec]):
+            result = backup_mod.run_backup(settings, spec, _repo(settings), request)
         if not dry_run:
             rec.update(backup_id=result["backup_id"], size=result["manifest"]["size"],
                        location=result["location"])
@@ -68,13 +71,16 @@ def restore(ctx: Context, mode: str, source: str, tables: Optional[List[str]] = 
                                          force=force, dry_run=dry_run)
     with operation(settings, f"restore.{mode}", target.dbname, dry_run, backup=source,
                    tables=request.tables, force=force, target=target.describe()) as rec:
-        result = restore_mod.run_restore(settings, _repo(settings), target, request)
+        with _locked(settings, rec, [target]):
+            result = restore_mod.run_restore(settings, _repo(settings), target, request)
         rec["database_created"] = result.get("database_created", False)
         return result
 
 
 def status(ctx: Context) -> Dict[str, Any]:
-    return status_mod.repository_status(_repo(ctx.settings()))
+    settings = ctx.settings()
+    return status_mod.status(locations(settings), settings.get("LOG_DIR"),
+                             settings.get("BACKUP_DIR"))
 
 
 def list_backups(ctx: Context, kind: Optional[str] = None) -> List[Dict[str, Any]]:
@@ -91,3 +97,74 @@ def decrypt(ctx: Context, path: str, output: Optional[str] = None, decompress: b
         result = decrypt_mod.run_decrypt(settings, request, stream)
         rec.update(output=result["output"], key_id=result["key_id"], size=result["bytes"])
         return result
+
+
+@contextlib.contextmanager
+def _locked(settings: config.Settings, record: Dict[str, Any], specs=()) -> Iterator[List[str]]:
+    """Hold the repository lock and one lock per database for an operation (not for a dry
+    run: it changes nothing). A lock taken over from a dead run is noted in the audit."""
+    if record.get("dry_run"):
+        yield []
+        return
+    with lock_mod.hold(settings["BACKUP_DIR"], record["operation"],
+                       [lock_mod.database_key(spec) for spec in specs],
+                       settings.get("LOCK_WAIT_SECONDS", 0)) as notes:
+        if notes:
+            record["lock_takeover"] = notes
+        yield notes
+
+
+def cleanup(ctx: Context, dry_run: bool = False, days: Optional[int] = None,
+            keep_last: Optional[int] = None, keep_daily: Optional[int] = None,
+            keep_weekly: Optional[int] = None, keep_monthly: Optional[int] = None) -> Dict[str, Any]:
+    """Apply the retention policy in every location (flags win over the configuration)."""
+    settings = ctx.settings()
+    policy = cleanup_mod.policy_from_settings(settings, days, keep_last, keep_daily,
+                                              keep_weekly, keep_monthly)
+    with operation(settings, "cleanup", "", dry_run, policy=policy.rules()) as rec:
+        with _locked(settings, rec):
+            result = cleanup_mod.run_cleanup(locations(settings), policy, dry_run)
+        rec["deleted"] = [f"{l['name']}:{d['ref']}" for l in result["locations"]
+                          for d in l.get("deleted", [])]
+        return result
+
+
+def verify(ctx: Context, backup_ids: Optional[List[str]] = None, dry_run: bool = False,
+           keys: Any = None) -> Dict[str, Any]:
+    """Re-read every kept backup in every location; in a dry run (check mode) the result is
+    not recorded in the manifests."""
+    settings = ctx.settings()
+    keys = keys if keys is not None else keys_mod.keyring_from_settings(settings)
+    request = verify_mod.VerifyRequest(backup_ids=list(backup_ids or []), record=not dry_run,
+                                       keys=keys)
+    with operation(settings, "verify", "", dry_run) as rec:
+        with _locked(settings, rec):
+            result = verify_mod.run_verify(settings, locations(settings), request)
+        rec.update(checked=result["checked"], bytes=result["bytes"])
+        return result
+
+
+def restore_verify(ctx: Context, backup: str = "latest", target_url: Optional[str] = None,
+                   target_db: Optional[str] = None) -> Dict[str, Any]:
+    """Compare a live database with a full backup's manifest (read only, no lock)."""
+    settings = ctx.settings()
+    if target_url:
+        target = pg.build_spec(settings, url=target_url, dbname=target_db)
+    else:
+        target = source_spec(ctx, settings)
+        if target_db:
+            target = target.with_dbname(target_db)
+    with operation(settings, "restore.verify", target.dbname, backup=backup) as rec:
+        result = live_check.run_live_check(locations(settings), target, backup)
+        rec["backup_id"] = result["backup"]
+        return result
+
+
+def list_all_backups(ctx: Context, kind: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Backups in every location, with where each is kept and its verify state."""
+    return status_mod.all_backups(locations(ctx.settings()), kind)
+
+
+def info(ctx: Context, kind: Optional[str] = None) -> Dict[str, Any]:
+    """Status and the backup list in one read-only call (pg_backup_info)."""
+    return {"changed": False, "status": status(ctx), "backups": list_all_backups(ctx, kind)}

@@ -72,6 +72,20 @@ def _tables_to_count(conn, request: BackupRequest, tables: List[catalog.TableRef
     return [catalog.TableRef(t["schema"], t["name"]) for t in catalog.user_tables(conn)]
 
 
+def _security(snap, request: BackupRequest, counted: List[Dict[str, Any]]) -> List[Dict]:
+    """Row-level security from the backup's snapshot: the RLS flag of each counted table
+    (added to its entry) and the pg_policies rows, so 'restore verify' can compare a live
+    database with what was backed up. A data backup records its tables' policies only."""
+    rls = {(t["schema"], t["name"]): t["rls"] for t in catalog.user_tables(snap)}
+    for table in counted:
+        table["rls"] = rls.get((table["schema"], table["name"]), False)
+    policies = catalog.policies(snap)
+    if request.kind == "data":
+        wanted = {(t["schema"], t["name"]) for t in counted}
+        policies = [p for p in policies if (p["schema"], p["table"]) in wanted]
+    return policies
+
+
 def run_backup(settings: Settings, spec: pg.ConnSpec, repo: Repository,
                request: BackupRequest) -> Dict[str, Any]:
     _validate(request)
@@ -132,6 +146,7 @@ def _take(spec, repo, request, tables, dump, server_version) -> Dict[str, Any]:
             log.warning("pg_dump: %s", line)
         counted = [{"schema": t.schema, "name": t.name, "rows": catalog.count_rows(snap, t)}
                    for t in _tables_to_count(snap, request, tables)]
+        policies = _security(snap, request, counted)
         snap.rollback()
         finished = utcnow()
         manifest = Manifest(
@@ -140,7 +155,7 @@ def _take(spec, repo, request, tables, dump, server_version) -> Dict[str, Any]:
             duration_seconds=round(time.monotonic() - clock, 3), server_version=server_version,
             pg_dump_version=dump.version, lsn=lsn, files=[record], tables=counted,
             options={"tables": [t.qualified for t in tables]}, tool_version=__version__,
-            encryption=record.encryption)
+            encryption=record.encryption, policies=policies)
         repo.publish(manifest)
     except BaseException as exc:
         removed = repo.remove_folder(folder)

@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("-d", "--dry-run", action="store_true", help="show the plan, change nothing")
 
     _decrypt_verb(verbs)
+    _keep_verbs(verbs, actions)
 
     cfg = verbs.add_parser("config", help="validate or generate backup.conf")
     cfg_actions = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -91,6 +92,50 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sub)
     cfg_actions.add_parser("generate", help="print a commented backup.conf")
     return parser
+
+
+def _keep_verbs(verbs, restore_actions) -> None:
+    """cleanup, verify and restore verify."""
+    sub = verbs.add_parser("cleanup", help="delete backups the retention policy does not keep "
+                           "(in every location)")
+    sub.add_argument("-r", "--retention", type=int, metavar="DAYS",
+                     help="keep backups younger than DAYS (RETENTION_DAYS)")
+    for rule, text in (("last", "the newest N of each type"),
+                       ("daily", "the newest of each of the last N days"),
+                       ("weekly", "the newest of each of the last N ISO weeks"),
+                       ("monthly", "the newest of each of the last N months")):
+        sub.add_argument(f"--keep-{rule}", type=int, metavar="N",
+                         help=f"keep {text} (KEEP_{rule.upper()})")
+    sub.add_argument("-d", "--dry-run", "--check", action="store_true", dest="dry_run",
+                     help="list what would be deleted, delete nothing")
+    _common(sub)
+    sub = verbs.add_parser("verify", help="re-read every backup in every location and check it "
+                           "end to end")
+    sub.add_argument("ids", nargs="*", metavar="ID", help="only these backups (default: all)")
+    sub.add_argument("-d", "--dry-run", action="store_true",
+                     help="check, but do not record the result in the manifests")
+    _common(sub)
+    sub = restore_actions.add_parser("verify", help="check a live database against the newest "
+                                     "full backup (tables, row counts, RLS policies)")
+    sub.add_argument("source", nargs="?", default="latest", help="full backup id (default: latest)")
+    _common(sub)
+    sub.add_argument("--target", metavar="URL", default=os.environ.get("SANDSTONE_TARGET_URL"),
+                     help="database to check, without a password (default: "
+                          "$SANDSTONE_TARGET_URL, else the configured database)")
+    sub.add_argument("--target-db", metavar="NAME", help="check this database on the same server")
+
+
+def _run_keep_verbs(ctx: api.Context, args: argparse.Namespace) -> Optional[Dict[str, Any]]:
+    if args.verb == "cleanup":
+        return api.cleanup(ctx, dry_run=args.dry_run, days=args.retention,
+                           keep_last=args.keep_last, keep_daily=args.keep_daily,
+                           keep_weekly=args.keep_weekly, keep_monthly=args.keep_monthly)
+    if args.verb == "verify":
+        return api.verify(ctx, args.ids, dry_run=args.dry_run)
+    if args.verb == "restore" and args.action == "verify":
+        return api.restore_verify(ctx, args.source, target_url=_target_url(args),
+                                  target_db=args.target_db)
+    return None
 
 
 def _context(args: argparse.Namespace) -> api.Context:
@@ -124,6 +169,9 @@ def _split(text: str) -> List[str]:
 def run(args: argparse.Namespace) -> Dict[str, Any]:
     ctx = _context(args)
     verb = args.verb
+    done = _run_keep_verbs(ctx, args)
+    if done is not None:
+        return done
     if verb in ("full", "schema", "data"):
         compression = args.compression
         return api.backup(ctx, verb, _split(args.tables) if verb == "data" else None,
@@ -158,6 +206,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except SandstoneError as exc:
         logging.getLogger("sandstone").debug("failed", exc_info=True)
         print(f"{PROG}: error: {exc.one_line()}", file=sys.stderr)
+        details = getattr(exc, "details", None)  # e.g. every verify result, for scripts
+        if details is not None and getattr(args, "json", False):
+            print(json.dumps(details, indent=2, sort_keys=True, default=str))
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing was published", file=sys.stderr)

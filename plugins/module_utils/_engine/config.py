@@ -59,6 +59,18 @@ SCHEMA: Dict[str, Key] = {
         Key("ENCRYPTION_OLD_KEYS", "Former ENCRYPTION_KEY values, comma-separated, accepted for "
             "reading only, so keys can be rotated without losing old backups.",
             "<old key 1>,<old key 2>", kind="keys", secret=True),
+        # Retention: a backup is kept when any rule keeps it; empty = rule unused.
+        Key("KEEP_LAST", "Cleanup keeps the newest N backups of each type; empty = unused.",
+            "7", kind="int"),
+        Key("KEEP_DAILY", "Cleanup keeps the newest backup of each of the last N days (UTC) "
+            "that have one; empty = unused.", "7", kind="int"),
+        Key("KEEP_WEEKLY", "Cleanup keeps the newest backup of each of the last N ISO weeks "
+            "that have one; empty = unused.", "4", kind="int"),
+        Key("KEEP_MONTHLY", "Cleanup keeps the newest backup of each of the last N months "
+            "that have one; empty = unused.", "12", kind="int"),
+        Key("LOCK_WAIT_SECONDS", "How long a run waits for another run on the same repository "
+            "or database to finish before failing; 0 fails at once.", "600", default=0,
+            kind="int"),
     )
 }
 

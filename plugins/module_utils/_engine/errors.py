@@ -9,6 +9,7 @@ class SandstoneError(Exception):
     """Base error. ``exit_code`` follows DESIGN.md: 1 failed, 2 usage/config, 3 connect, 4 integrity."""
 
     exit_code = 1
+    details = None  # the full result, for errors that have one (verify, restore verify)
 
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)

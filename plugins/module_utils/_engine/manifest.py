@@ -29,6 +29,11 @@ class Manifest:
     options: Dict[str, Any] = field(default_factory=dict)
     encryption: Optional[Dict[str, Any]] = None
     verify: List[Dict[str, Any]] = field(default_factory=list)
+    # Row-level security at backup time: pg_policies rows (None: not recorded by this version).
+    policies: Optional[List[Dict[str, Any]]] = None
+    # Backups this one needs to be restored ("type/id"), e.g. an incremental's base.
+    # Retention keeps whatever a kept backup depends on.
+    depends_on: List[str] = field(default_factory=list)
     tool_version: str = ""
     format: int = FORMAT
 

@@ -64,18 +64,59 @@ def _list(result: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _ago(seconds) -> str:
+    return "?" if seconds is None else f"{human_age(seconds)} ago"
+
+
+def _verified(info: Dict[str, Any]) -> str:
+    verified = info.get("verified") or {}
+    state = verified.get("state", "never")
+    if state == "never":
+        return "never verified"
+    text = f"verified {state} {_ago(verified.get('age_seconds'))}"
+    if state == "failed" and verified.get("error"):
+        text += f" ({verified['error']})"
+    return text
+
+
+def _job_line(name: str, job: Dict[str, Any]) -> str:
+    ok, bad = job.get("last_success"), job.get("last_failure")
+    parts = []
+    if ok:
+        parts.append(f"ok {_ago(ok['age_seconds'])}" +
+                     (f" ({ok['backup_id']})" if ok.get("backup_id") else ""))
+    else:
+        parts.append("never succeeded")
+    if bad:
+        parts.append(f"FAILED {_ago(bad['age_seconds'])}: {bad.get('error')}")
+    flag = "!" if job.get("last_outcome") == "failure" else " "
+    return f" {flag}{name:<15} " + "; ".join(parts)
+
+
 def _status(result: Dict[str, Any]) -> str:
-    lines = [f"repository {result['location']}: {result['backups']} backups, "
-             f"{human_bytes(result['total_bytes'])}"]
+    where = "; ".join(f"{l['name']} {l['location']} {l['backups']} backups "
+                      f"{human_bytes(l['bytes'])}" for l in result.get("locations", []))
+    lines = [f"{result['backups']} backups, {human_bytes(result['total_bytes'])} stored"
+             + (f" ({where})" if where else "")]
     for kind, info in result["types"].items():
         if not info["newest"]:
             lines.append(f"  {kind:<7} none")
             continue
         newest = info["newest"]
-        lines.append(f"  {kind:<7} newest {newest['id']} ({human_age(info['age_seconds'])} ago, "
-                     f"{human_bytes(newest['size'])}), {info['count']} kept")
+        lines.append(f"  {kind:<7} {newest['id']}  {_ago(info['age_seconds'])}  "
+                     f"{human_bytes(newest['size'])}  {','.join(info.get('locations', []))}  "
+                     f"{_verified(info)}  ({info['count']} kept)")
+    jobs = result.get("jobs") or {}
+    if jobs:
+        lines.append("jobs:")
+        lines.extend(_job_line(name, job) for name, job in jobs.items())
+    for run in result.get("running", []):
+        state = "STALE lock (next run takes it over)" if run.get("stale") else "running"
+        lines.append(f"{state}: {run['description']}")
     for folder in result["incomplete"]:
-        lines.append(f"  incomplete (interrupted run, not a backup): {folder}")
+        lines.append(f"incomplete (interrupted run, not a backup): {folder}")
+    for damaged in result.get("damaged", []):
+        lines.append(f"DAMAGED: {damaged['location']}:{damaged['folder']}: {damaged['error']}")
     return "\n".join(lines)
 
 
@@ -84,9 +125,60 @@ def _decrypt(result: Dict[str, Any]) -> str:
     return (f"decrypted {result['input']} (key id {result['key_id']}; {result['checked']} "
             f"checked) -> {result['output']}: {human_bytes(result['bytes'])} {what}")
 
+def _cleanup(result: Dict[str, Any]) -> str:
+    dry = result["dry_run"]
+    lines = [f"{'dry run: ' if dry else ''}retention: {result['policy_text']}"]
+    for loc in result["locations"]:
+        gone = loc["would_delete" if dry else "deleted"]
+        leftovers = loc["would_remove_leftovers" if dry else "removed_leftovers"]
+        verb = "would delete" if dry else "deleted"
+        lines.append(f"{loc['name']} {loc['location']}: keep {len(loc['kept'])}, {verb} "
+                     f"{len(gone)} ({human_bytes(loc['freed_bytes'])})")
+        for entry in loc["kept"]:
+            lines.append(f"  keep    {entry['ref']}: {', '.join(entry['reasons'])}")
+        for entry in gone:
+            lines.append(f"  {'DELETE' if dry else 'deleted'} {entry['ref']}: "
+                         f"{', '.join(entry['reasons'])}")
+        for folder in leftovers:
+            lines.append(f"  {'DELETE' if dry else 'deleted'} {folder}: leftover of an "
+                         f"interrupted run")
+    return "\n".join(lines)
+
+
+def _verify(result: Dict[str, Any]) -> str:
+    if not result["checked"]:
+        return "no backups to verify in " + ", ".join(result["locations"])
+    lines = [f"verified {result['checked']} backups ({human_bytes(result['bytes'])} read): "
+             f"{'all good' if not result['failures'] else str(result['failures']) + ' FAILED'}"]
+    for each in result["backups"]:
+        lines.append(f"  {'ok    ' if each['ok'] else 'FAILED'} {each['storage']}:{each['ref']}"
+                     + ("" if each["ok"] else f": {each['error']}"))
+    return "\n".join(lines)
+
+
+def _restore_verify(result: Dict[str, Any]) -> str:
+    policies = result["policies_checked"]
+    text = (f"{result['database']} matches backup {result['backup']}: "
+            f"{result['tables_checked']} tables, {result['rows_checked']} rows"
+            + ("" if policies is None else f", {policies} policies and RLS flags"))
+    return text + (f"\n  note: {result['note']}" if result.get("note") else "")
+
+
+def _render_keep(args, result: Dict[str, Any]):
+    if args.verb == "cleanup":
+        return _cleanup(result)
+    if args.verb == "verify":
+        return _verify(result)
+    if args.verb == "restore" and args.action == "verify":
+        return _restore_verify(result)
+    return None
+
 
 def render(args, result: Dict[str, Any]) -> str:
     verb = args.verb
+    keep = _render_keep(args, result)
+    if keep is not None:
+        return keep
     if verb in ("full", "schema", "data"):
         return _backup(result)
     if verb == "status":
