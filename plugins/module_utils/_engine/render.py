@@ -28,9 +28,20 @@ def _backup(result: Dict[str, Any]) -> str:
                 f"{human_bytes(result['estimated_bytes'])}) into {result['destination']} "
                 f"with {result['compression']}")
     m = result["manifest"]
-    return (f"{m['type']} backup {m['id']} of {m['database']}: {m['tables']} tables, "
+    text = (f"{m['type']} backup {m['id']} of {m['database']}: {m['tables']} tables, "
             f"{m['rows']} rows, {human_bytes(m['size'])} in {m['duration_seconds']:.1f}s "
             f"-> {result['location']}")
+    return text + _s3_lines(result)
+
+
+def _s3_lines(result: Dict[str, Any]) -> str:
+    """Where the copy went and which leftovers of interrupted runs were removed."""
+    lines = [f"\n  removed leftover of an interrupted run: {line}"
+             for line in result.get("cleaned_leftovers", [])]
+    if result.get("s3"):
+        lines.append(f"\n  copied to {result['s3']['location']} (verified: "
+                     f"{', '.join(sorted({f['verified_by'] for f in result['s3']['files']}))})")
+    return "".join(lines)
 
 
 def _restore(result: Dict[str, Any]) -> str:
