@@ -28,6 +28,12 @@ options:
     description: Compression algorithm; defaults to C(COMPRESSION) from the configuration (gzip).
     type: str
     choices: [gzip, zstd, none]
+  upload_s3:
+    description:
+      - Copy the backup to S3 after it is written locally (C(UPLOAD_S3)); needs O(s3_bucket) or C(S3_BUCKET).
+      - Data objects are uploaded first and verified by size and checksum, the manifest object last, so the bucket
+        never shows a backup without all its bytes. A failed upload fails the task while the local backup stays valid.
+    type: bool
 extends_documentation_fragment:
   - sandstone.backup.connection
   - sandstone.backup.repository
@@ -61,6 +67,20 @@ location:
   description: Folder of the backup.
   returned: success, not in check mode
   type: str
+locations:
+  description: Every place the backup is now kept, the local folder first, then its C(s3://) copy.
+  returned: success, not in check mode
+  type: list
+  elements: str
+s3:
+  description: The S3 copy (location, files with size, SHA-256 and how the upload was verified).
+  returned: success with upload_s3, not in check mode
+  type: dict
+cleaned_leftovers:
+  description: Leftovers of interrupted runs removed before this backup (folders without manifest, unfinished uploads).
+  returned: success, not in check mode
+  type: list
+  elements: str
 manifest:
   description: Summary of the manifest (type, database, times, size, tables, rows).
   returned: success, not in check mode
@@ -79,11 +99,12 @@ def main():
     sm = SandstoneModule(
         dict(type=dict(type="str", default="full", choices=["full", "schema", "data"]),
              tables=dict(type="list", elements="str", default=[]),
-             compression=dict(type="str", choices=["gzip", "zstd", "none"])),
+             compression=dict(type="str", choices=["gzip", "zstd", "none"]),
+             upload_s3=dict(type="bool")),
         supports_check_mode=True)
     p = sm.params
-    sm.run(api.backup, sm.context(), p["type"], p["tables"], dry_run=sm.module.check_mode,
-           compression=p["compression"])
+    sm.run(api.backup, sm.context(UPLOAD_S3=p["upload_s3"]), p["type"], p["tables"],
+           dry_run=sm.module.check_mode, compression=p["compression"])
 
 
 if __name__ == "__main__":

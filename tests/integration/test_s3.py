@@ -122,3 +122,44 @@ def test_multipart_upload_of_a_large_backup(cli, s3_env, s3, s3_bucket, pg_serve
     parts = -(-result["manifest"]["size"] // (5 * 1024 * 1024))
     assert parts >= 2 and head["ETag"].strip('"').endswith(f"-{parts}")
     assert result["s3"]["files"][0]["verified_by"] == "size and SHA-256"
+
+
+def test_pg_backup_module_uploads_and_pg_restore_pit_reads_from_s3(
+        tmp_path, pg_server, source_db, db, s3_server, s3_bucket, s3):
+    import textwrap
+    from tests.support.ansible_run import run_playbook, task_results
+    from tests.support.s3server import ACCESS
+    storage = tmp_path / "storage"
+    target = f"{source_db}_ansible_s3"
+    playbook = textwrap.dedent(f"""
+        - hosts: localhost
+          gather_facts: false
+          vars:
+            conn: &conn
+              db_url: "{pg_server.url(source_db)}"
+              backup_dir: "{storage}"
+              s3_bucket: {s3_bucket}
+              s3_prefix: nightly
+              s3_endpoint_url: "{s3_server.endpoint}"
+              s3_force_path_style: true
+              aws_region: us-east-1
+          tasks:
+            - name: backup
+              sandstone.backup.pg_backup: {{<<: *conn, type: full, upload_s3: true}}
+            - name: forget the local copy
+              ansible.builtin.file: {{path: "{storage}/full", state: absent}}
+            - name: restore
+              sandstone.backup.pg_restore_pit: {{<<: *conn, backup: latest, target_db: {target}}}
+        """)
+    data = run_playbook(tmp_path, playbook, extra_env=ACCESS)
+    results = task_results(data)
+    try:
+        backup = results["backup"]
+        assert backup["locations"][1] == f"s3://{s3_bucket}/nightly/full/{backup['backup_id']}"
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket)["Contents"]}
+        assert f"nightly/full/{backup['backup_id']}/manifest.json" in keys
+        assert results["restore"]["plan"]["source_location"].startswith(f"s3://{s3_bucket}/nightly/")
+        assert db.checksums(target) == db.checksums(source_db)
+        assert ACCESS["AWS_SECRET_ACCESS_KEY"] not in data["_raw"]
+    finally:
+        pg_server.drop_database(target)
