@@ -163,3 +163,29 @@ def test_pg_backup_module_uploads_and_pg_restore_pit_reads_from_s3(
         assert ACCESS["AWS_SECRET_ACCESS_KEY"] not in data["_raw"]
     finally:
         pg_server.drop_database(target)
+
+
+def test_upload_damaged_in_transit_is_caught_and_removed(cli, s3_env, s3, s3_bucket,
+                                                         fault_proxy, workdir):
+    fault_proxy.tamper = lambda body: body[:-1]  # a proxy that loses the last byte
+    env = dict(s3_env, S3_ENDPOINT_URL=fault_proxy.endpoint)
+    result = cli("full", "-s", env=env, check=False)
+    assert result.code == 1
+    message = result.err.strip().splitlines()[-1]
+    assert "was not stored intact" in message and "the object was removed" in message
+    assert s3.list_objects_v2(Bucket=s3_bucket).get("Contents", []) == []
+    listed = cli("restore", "list", "--json", env=s3_env).json()["backups"]
+    assert len(listed) == 1 and listed[0]["locations"] == ["local"]
+
+
+def test_manifest_less_prefix_in_s3_is_cleaned_only_when_it_is_ours(
+        cli, s3_env, s3, s3_bucket, workdir):
+    first = cli("full", "--json", env=s3_env).json()["backup_id"]  # local only
+    ours = f"prod/full/{first}/partial-copy.dump.gz"
+    foreign = "prod/full/20250101T000000Z/another-host-uploading.dump.gz"
+    for key in (ours, foreign):
+        s3.put_object(Bucket=s3_bucket, Key=key, Body=b"some bytes")
+    result = cli("full", "-s", "--json", env=s3_env).json()
+    assert result["cleaned_leftovers"] == [f"s3://{s3_bucket}/prod/full/{first} (1 objects, no manifest)"]
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket)["Contents"]}
+    assert ours not in keys and foreign in keys  # fresh and not ours: kept for the grace period

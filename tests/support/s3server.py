@@ -75,6 +75,7 @@ class FaultProxy:
         self.fail_first = 0
         self.fail_always = False
         self.hold: Optional[Callable[[str, str], bool]] = None
+        self.tamper: Optional[Callable[[bytes], bytes]] = None  # applied to PUT bodies
         self.held = threading.Event()
         self.released = threading.Event()
         self.seen: List[str] = []
@@ -117,6 +118,8 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
+                if proxy.tamper and self.command == "PUT" and body:
+                    body = proxy.tamper(body)
                 if proxy.hold and proxy.hold(self.command, self.path):
                     proxy.held.set()
                     proxy.released.wait(60)

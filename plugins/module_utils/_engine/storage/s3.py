@@ -72,12 +72,14 @@ class S3Writer(Writer):
         self.buffer += data
         self.size += len(data)
         self.whole_sha256.update(data)
-        while len(self.buffer) >= self.storage.options.part_size:
-            part = bytes(self.buffer[:self.storage.options.part_size])
-            del self.buffer[:self.storage.options.part_size]
+        part_size = self.storage.options.part_size
+        while len(self.buffer) >= part_size:
+            # Hand the full buffer over without copying it; only the overflow is copied.
+            part, self.buffer = self.buffer, bytearray(self.buffer[part_size:])
+            del part[part_size:]
             self._upload_part(part)
 
-    def _upload_part(self, data: bytes) -> None:
+    def _upload_part(self, data: bytearray) -> None:
         s3 = self.storage
         if self.upload_id is None:
             answer = s3.call("start the upload of", self.key, s3.client.create_multipart_upload,
