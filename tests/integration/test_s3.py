@@ -189,3 +189,21 @@ def test_manifest_less_prefix_in_s3_is_cleaned_only_when_it_is_ours(
     assert result["cleaned_leftovers"] == [f"s3://{s3_bucket}/prod/full/{first} (1 objects, no manifest)"]
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket)["Contents"]}
     assert ours not in keys and foreign in keys  # fresh and not ours: kept for the grace period
+
+
+def test_unreachable_s3_does_not_block_a_restore_from_the_local_copy(
+        cli, s3_env, db, source_db, pg_server):
+    from tests.support.s3server import free_port
+    backup_id = cli("full", "--json", env=s3_env).json()["backup_id"]
+    env = dict(s3_env, S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")  # nothing listens
+    listed = cli("restore", "list", "--json", env=env)
+    assert [b["id"] for b in listed.json()["backups"]] == [backup_id]
+    assert "could not list s3://" in listed.err
+    target = f"{source_db}_local"
+    try:
+        restored = cli("restore", "full", "latest", "--target-db", target, "--json", env=env)
+        assert restored.json()["plan"]["backup"] == backup_id
+        assert "could not look in s3://" in restored.err
+        assert db.checksums(target) == db.checksums(source_db)
+    finally:
+        pg_server.drop_database(target)

@@ -2,6 +2,7 @@
 they read options and show results. Each function builds the context and calls the engine."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -14,6 +15,8 @@ from .remote import check_s3_settings, s3_repository
 from .replicate import replicate
 from .repository import Repository
 from .storage.local import LocalStorage
+
+log = logging.getLogger("sandstone")
 
 
 @dataclass
@@ -114,8 +117,16 @@ def status(ctx: Context) -> Dict[str, Any]:
 def list_backups(ctx: Context, kind: Optional[str] = None) -> List[Dict[str, Any]]:
     """Complete backups in every location, each once, with where it is kept."""
     merged: Dict[tuple, Dict[str, Any]] = {}
-    for repo in locations(ctx.settings()):
-        for summary in status_mod.list_backups(repo, kind):
+    repos = locations(ctx.settings())
+    for repo in repos:
+        try:
+            summaries = status_mod.list_backups(repo, kind)
+        except SandstoneError as exc:
+            if repo is repos[0]:
+                raise
+            log.warning("could not list %s: %s", repo.storage.location(), exc.one_line())
+            continue
+        for summary in summaries:
             entry = merged.setdefault((summary["type"], summary["id"]), dict(summary, locations=[]))
             entry["locations"].append(repo.storage.name)
     return sorted(merged.values(), key=lambda m: (m["started_at"], m["id"]))

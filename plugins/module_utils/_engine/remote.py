@@ -2,11 +2,14 @@
 boto3 is imported only by those who use it."""
 from __future__ import annotations
 
+import logging
 from typing import Optional
 
 from .config import Settings
 from .errors import ConfigError
 from .repository import Repository
+
+log = logging.getLogger("sandstone")
 
 
 def s3_enabled(settings: Settings) -> bool:
@@ -38,6 +41,13 @@ def s3_repository(settings: Settings, reading: bool = False) -> Optional[Reposit
         return None
     check_s3_settings(settings)
     from .storage.s3 import MIB, S3Options, S3Storage
+    if reading and not s3_enabled(settings):
+        try:
+            import boto3  # noqa: F401
+        except ImportError:
+            log.warning("S3_BUCKET is set but boto3 is not installed: backups in the bucket "
+                        "are not searched (pip install 'sandstone-backup[s3]')")
+            return None
     options = S3Options(bucket=settings["S3_BUCKET"], prefix=settings.get("S3_PREFIX", ""),
                         region=settings.get("AWS_REGION"),
                         endpoint_url=settings.get("S3_ENDPOINT_URL"),

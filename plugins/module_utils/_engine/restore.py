@@ -72,16 +72,22 @@ def resolve_source(repo: Repository, request: RestoreRequest,
 
 def _find(backup_id: str, kinds, repos: List[Repository]):
     """The first repository holding the backup (for 'latest': the newest across all)."""
-    found, first_error = [], None
+    found, missing, trouble = [], None, None
     for each in repos:
         try:
             found.append((each, each.find(backup_id, kinds)))
         except NotFound as exc:
-            first_error = first_error or exc
+            missing = missing or exc
+        except SandstoneError as exc:
+            if each is repos[0]:
+                raise
+            # An unreachable copy must not block a restore from the local repository.
+            log.warning("could not look in %s: %s", each.storage.location(), exc.one_line())
+            trouble = trouble or exc
         if found and backup_id not in ("latest", "newest"):
             break
     if not found:
-        raise first_error  # type: ignore[misc]
+        raise trouble or missing  # type: ignore[misc]
     if len(found) > 1:
         found.sort(key=lambda pair: (pair[1].started_at, pair[1].id))
     repo, manifest = found[-1]

@@ -45,6 +45,7 @@ class S3Options:
     max_attempts: int = 5
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    page_size: int = 1000  # keys per ListObjectsV2 page (S3's maximum)
 
 
 def _b64(digest: bytes) -> str:
@@ -281,7 +282,8 @@ class S3Storage(Storage):
             base += "/"
         paginator = self.client.get_paginator("list_objects_v2")
         try:
-            for page in paginator.paginate(Bucket=self.options.bucket, Prefix=base):
+            for page in paginator.paginate(Bucket=self.options.bucket, Prefix=base,
+                                           PaginationConfig={"PageSize": self.options.page_size}):
                 for item in page.get("Contents", []):
                     key = self._relative(item["Key"])
                     self._modified[key] = item["LastModified"]
