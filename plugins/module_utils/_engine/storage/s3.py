@@ -317,7 +317,9 @@ class S3Storage(Storage):
 
     # multipart leftovers ------------------------------------------------------------------
     def unfinished_uploads(self, prefix: str = "") -> List[Dict[str, Any]]:
-        """Multipart uploads never completed nor aborted: key, upload id, start time."""
+        """Multipart uploads never completed nor aborted: key, upload id, and the last sign
+        of life (the newest part's time, else the start), so a long upload that is still
+        sending parts never looks abandoned."""
         base = self.object_key(prefix) if prefix else self.prefix
         found = []
         paginator = self.client.get_paginator("list_multipart_uploads")
@@ -325,8 +327,13 @@ class S3Storage(Storage):
             for page in paginator.paginate(Bucket=self.options.bucket,
                                            Prefix=f"{base}/" if base else ""):
                 for item in page.get("Uploads", []):
+                    moments = [item["Initiated"]]
+                    parts = self.client.get_paginator("list_parts").paginate(
+                        Bucket=self.options.bucket, Key=item["Key"], UploadId=item["UploadId"])
+                    for part_page in parts:
+                        moments += [p["LastModified"] for p in part_page.get("Parts", [])]
                     found.append({"key": self._relative(item["Key"]), "upload_id": item["UploadId"],
-                                  "started": item["Initiated"].timestamp()})
+                                  "active": max(m.timestamp() for m in moments)})
         except Exception as exc:
             raise self.failure("list the unfinished uploads in", prefix, exc) from None
         return found
