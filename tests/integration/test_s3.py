@@ -2,6 +2,7 @@
 bucket is byte for byte the local backup, a lost local folder is restored from S3, a
 failing server is retried and then reported clearly, a damaged object is refused."""
 import hashlib
+import re
 import shutil
 
 PREFIX = "prod"
@@ -42,6 +43,8 @@ def test_restore_from_s3_when_local_folder_is_gone(cli, s3_env, db, source_db, w
     shutil.rmtree(workdir / "storage" / "full" / backup_id)
     listed = cli("restore", "list", "--json", env=s3_env).json()["backups"]
     assert [(b["id"], b["locations"]) for b in listed] == [(backup_id, ["s3"])]
+    text = cli("restore", "list", env=s3_env).out.splitlines()
+    assert text[0].split()[-1] == "WHERE" and text[1].startswith(backup_id) and text[1].endswith(" s3")
     target = f"{source_db}_from_s3"
     try:
         restored = cli("restore", "full", "latest", "--target-db", target, "--json",
@@ -71,6 +74,24 @@ def test_server_errors_are_retried(cli, s3_env, s3, s3_bucket, fault_proxy, work
     folder = workdir / "storage" / "full" / result["backup_id"]
     remote = {k.rsplit("/", 1)[1]: v for k, v in objects(s3, s3_bucket).items()}
     assert remote == local_files(folder)
+
+
+def test_upload_cut_off_mid_request_is_retried(cli, s3_env, s3, s3_bucket, fault_proxy, pg_server,
+                                                fresh_db, workdir):
+    from tests.conftest import load_sample
+    name = fresh_db("big")
+    load_sample(pg_server, name, rows=20000)
+    fault_proxy.drop_puts = 2  # the first two parts lose their connection
+    env = dict(s3_env, S3_ENDPOINT_URL=fault_proxy.endpoint, S3_PART_SIZE_MB="5",
+               SUPABASE_DB_URL=pg_server.url(name))
+    result = cli("full", "-s", "--compression", "none", "--json", env=env).json()
+    assert fault_proxy.dropped == 2
+    # part 1 was sent three times: cut off twice, then stored
+    assert len([r for r in fault_proxy.seen if re.search(r"[?&]partNumber=1(&|$)", r)]) == 3
+    folder = workdir / "storage" / "full" / result["backup_id"]
+    remote = {k.rsplit("/", 1)[1]: v for k, v in objects(s3, s3_bucket).items()}
+    assert remote == local_files(folder)
+    assert s3.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
 
 
 def test_server_always_failing_is_a_clear_failure_and_local_backup_stays(

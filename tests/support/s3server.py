@@ -76,6 +76,8 @@ class FaultProxy:
         self.fail_always = False
         self.hold: Optional[Callable[[str, str], bool]] = None
         self.tamper: Optional[Callable[[bytes], bytes]] = None  # applied to PUT bodies
+        self.drop_puts = 0  # this many PUTs get their connection cut instead of an answer
+        self.dropped = 0
         self.held = threading.Event()
         self.released = threading.Event()
         self.seen: List[str] = []
@@ -109,6 +111,14 @@ class FaultProxy:
                     fail = proxy.fail_always or proxy.failed < proxy.fail_first
                     if fail:
                         proxy.failed += 1
+                with proxy.lock:
+                    drop = self.command == "PUT" and proxy.dropped < proxy.drop_puts
+                    if drop:
+                        proxy.dropped += 1
+                if drop:  # the upload is cut off: no answer, the connection just closes
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if fail:
                     payload = (b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>InternalError"
                                b"</Code><Message>injected by the test proxy</Message></Error>")

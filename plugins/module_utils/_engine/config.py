@@ -53,7 +53,8 @@ SCHEMA: Dict[str, Key] = {
         # (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance role), never from here.
         Key("UPLOAD_S3", "Copy every backup to S3 after it is written locally (true/false).",
             "true", default=False, kind="bool"),
-        Key("S3_BUCKET", "Bucket that keeps the copies (required when UPLOAD_S3 is true).",
+        Key("S3_BUCKET", "Bucket that keeps the copies (required when UPLOAD_S3 is true); "
+            "when set, restore and list also find backups there.",
             "my-backups"),
         Key("S3_PREFIX", "Folder inside the bucket; empty for the bucket's root.", "sandstone/prod"),
         Key("AWS_REGION", "Region of the bucket; empty for the AWS default chain's.", "eu-central-1"),

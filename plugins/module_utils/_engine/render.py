@@ -67,10 +67,12 @@ def _list(result: Dict[str, Any]) -> str:
     rows = result["backups"]
     if not rows:
         return "no backups"
-    lines = [f"{'ID':<20} {'TYPE':<7} {'DATABASE':<16} {'SIZE':>10} {'TABLES':>6} {'ROWS':>10}"]
+    lines = [f"{'ID':<20} {'TYPE':<7} {'DATABASE':<16} {'SIZE':>10} {'TABLES':>6} {'ROWS':>10}"
+             f"  WHERE"]
     for m in rows:
         lines.append(f"{m['id']:<20} {m['type']:<7} {m['database']:<16} "
-                     f"{human_bytes(m['size']):>10} {m['tables']:>6} {m['rows']:>10}")
+                     f"{human_bytes(m['size']):>10} {m['tables']:>6} {m['rows']:>10}"
+                     f"  {','.join(m.get('locations', []))}")
     return "\n".join(lines)
 
 
