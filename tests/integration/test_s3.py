@@ -228,3 +228,10 @@ def test_unreachable_s3_does_not_block_a_restore_from_the_local_copy(
         assert db.checksums(target) == db.checksums(source_db)
     finally:
         pg_server.drop_database(target)
+
+
+def test_dry_run_names_the_s3_destination_and_writes_nothing(cli, s3_env, s3, s3_bucket, workdir):
+    plan = cli("full", "-s", "--dry-run", "--json", env=s3_env).json()
+    assert plan["dry_run"] is True and plan["copy_to"] == f"s3://{s3_bucket}/prod/full"
+    assert s3.list_objects_v2(Bucket=s3_bucket).get("Contents", []) == []
+    assert list((workdir / "storage").iterdir()) == []
