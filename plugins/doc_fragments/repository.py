@@ -16,4 +16,27 @@ options:
     description:
       - Root of the local backup repository (C(BACKUP_DIR)), holding C(full/), C(schema/) and C(data/) folders.
     type: path
+  s3_bucket:
+    description:
+      - Bucket that keeps the S3 copies (C(S3_BUCKET)). When set, backups in the bucket are found by listing,
+        restore and verify even when their local folder is gone.
+      - Credentials come from the standard AWS chain on the managed host (C(AWS_ACCESS_KEY_ID) and
+        C(AWS_SECRET_ACCESS_KEY), C(AWS_PROFILE), an instance role), never from module options.
+    type: str
+  s3_prefix:
+    description:
+      - Folder inside the bucket (C(S3_PREFIX)); the same layout as the local repository lives under it.
+    type: str
+  s3_endpoint_url:
+    description:
+      - Endpoint of an S3-compatible store such as MinIO, Cloudflare R2 or Supabase Storage (C(S3_ENDPOINT_URL)); omit for AWS S3.
+    type: str
+  s3_force_path_style:
+    description:
+      - Address the bucket as C(ENDPOINT/BUCKET) rather than C(BUCKET.ENDPOINT) (C(S3_FORCE_PATH_STYLE)); MinIO and Supabase Storage need it.
+    type: bool
+  aws_region:
+    description:
+      - Region of the bucket (C(AWS_REGION)).
+    type: str
 '''

@@ -45,6 +45,7 @@ def repository_spec():
     return dict(
         config_file=dict(type="path"),
         backup_dir=dict(type="path"),
+        **s3_spec()
     )
 
 
@@ -53,6 +54,18 @@ def encryption_settings(params):
     old = params.get("encryption_old_keys")
     return {"ENCRYPTION_KEY": params.get("encryption_key"),
             "ENCRYPTION_OLD_KEYS": ",".join(old) if old else None}
+
+
+# module option -> configuration key of the S3 copy (documented in doc_fragments/repository.py)
+S3_OPTIONS = {"s3_bucket": "S3_BUCKET", "s3_prefix": "S3_PREFIX",
+              "s3_endpoint_url": "S3_ENDPOINT_URL", "s3_force_path_style": "S3_FORCE_PATH_STYLE",
+              "aws_region": "AWS_REGION"}
+
+
+def s3_spec():
+    return dict(s3_bucket=dict(type="str"), s3_prefix=dict(type="str"),
+                s3_endpoint_url=dict(type="str"), s3_force_path_style=dict(type="bool"),
+                aws_region=dict(type="str"))
 
 
 class SandstoneModule(object):
@@ -77,6 +90,7 @@ class SandstoneModule(object):
                     "SUPABASE_DB_PASSWORD": p.get("supabase_db_password"),
                     "BACKUP_DIR": p.get("backup_dir")}
         settings.update(encryption_settings(p))
+        settings.update({key: p.get(option) for option, key in S3_OPTIONS.items()})
         settings.update(overrides)
         connection = {"url": p.get("db_url"), "host": p.get("login_host"),
                       "port": p.get("login_port"), "user": p.get("login_user"),

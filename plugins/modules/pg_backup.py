@@ -33,6 +33,12 @@ options:
       - Encrypt the backup with O(encryption_key) (AES-256-GCM in authenticated segments). Defaults to
         C(ENCRYPT) from the configuration (false). Fails before anything is dumped when no key is set.
     type: bool
+  upload_s3:
+    description:
+      - Copy the backup to S3 after it is written locally (C(UPLOAD_S3)); needs O(s3_bucket) or C(S3_BUCKET).
+      - Data objects are uploaded first and verified by size and checksum, the manifest object last, so the bucket
+        never shows a backup without all its bytes. A failed upload fails the task while the local backup stays valid.
+    type: bool
 extends_documentation_fragment:
   - sandstone.backup.connection
   - sandstone.backup.repository
@@ -73,6 +79,20 @@ location:
   description: Folder of the backup.
   returned: success, not in check mode
   type: str
+locations:
+  description: Every place the backup is now kept, the local folder first, then its C(s3://) copy.
+  returned: success, not in check mode
+  type: list
+  elements: str
+s3:
+  description: The S3 copy (location, files with size, SHA-256 and how the upload was verified).
+  returned: success with upload_s3, not in check mode
+  type: dict
+cleaned_leftovers:
+  description: Leftovers of interrupted runs removed before this backup (folders without manifest, unfinished uploads).
+  returned: success, not in check mode
+  type: list
+  elements: str
 manifest:
   description: Summary of the manifest (type, database, times, size, tables, rows).
   returned: success, not in check mode
@@ -94,11 +114,12 @@ def main():
              tables=dict(type="list", elements="str", default=[]),
              compression=dict(type="str", choices=["gzip", "zstd", "none"]),
              encrypt=dict(type="bool"),
+             upload_s3=dict(type="bool"),
              **encryption_spec()),
         supports_check_mode=True)
     p = sm.params
-    sm.run(api.backup, sm.context(), p["type"], p["tables"], dry_run=sm.module.check_mode,
-           compression=p["compression"], encrypt=p["encrypt"])
+    sm.run(api.backup, sm.context(UPLOAD_S3=p["upload_s3"]), p["type"], p["tables"],
+           dry_run=sm.module.check_mode, compression=p["compression"], encrypt=p["encrypt"])
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ they read options and show results. Each function builds the context and calls t
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -10,9 +11,15 @@ from . import backup as backup_mod
 from . import config, pg, restore as restore_mod, status as status_mod
 from . import decrypt as decrypt_mod, keys as keys_mod
 from . import cleanup as cleanup_mod, live_check, lock as lock_mod, verify as verify_mod
+from . import inflight, leftovers
+from .errors import OperationFailed, SandstoneError
 from .monitor import operation
+from .remote import check_s3_settings, s3_repository
+from .replicate import replicate
 from .repository import Repository
 from .storage.local import LocalStorage
+
+log = logging.getLogger("sandstone")
 
 
 @dataclass
@@ -33,8 +40,9 @@ def _repo(settings: config.Settings) -> Repository:
 
 
 def locations(settings: config.Settings) -> List[Repository]:
-    """Every place backups are kept, primary first (remote copies are added here)."""
-    return [_repo(settings)]
+    """Every place backups are kept, primary first: the S3 copy whenever a bucket is set."""
+    remote = s3_repository(settings, reading=True)
+    return [_repo(settings)] + ([remote] if remote is not None else [])
 
 
 def source_spec(ctx: Context, settings: config.Settings) -> pg.ConnSpec:
@@ -48,12 +56,43 @@ def backup(ctx: Context, kind: str, tables: Optional[List[str]] = None,
     request = backup_mod.request_from_settings(settings, kind, tables, dry_run, compression,
                                                encrypt)
     spec = source_spec(ctx, settings)
+    check_s3_settings(settings)  # a half-made S3 setup fails before anything is dumped
     with operation(settings, f"backup.{kind}", spec.dbname, dry_run, tables=request.tables) as rec:
-        with _locked(settings, rec, [spec]):
+        if dry_run:
             result = backup_mod.run_backup(settings, spec, _repo(settings), request)
-        if not dry_run:
-            rec.update(backup_id=result["backup_id"], size=result["manifest"]["size"],
-                       location=result["location"])
+            remote = s3_repository(settings)
+            if remote is not None:
+                result["copy_to"] = remote.storage.location(kind)
+            return result
+        with _locked(settings, rec, [spec]):
+            result = _backup_and_copy(settings, spec, request)
+        rec.update(backup_id=result["backup_id"], size=result["manifest"]["size"],
+                   location=result["location"], locations=result["locations"],
+                   cleaned_leftovers=result["cleaned_leftovers"])
+        return result
+
+
+def _backup_and_copy(settings: config.Settings, spec: pg.ConnSpec,
+                     request: backup_mod.BackupRequest) -> Dict[str, Any]:
+    """Clean leftovers of interrupted runs, take the backup, copy it to S3 when asked.
+    The inflight marker tells later runs whether this one is still alive."""
+    local, remote = _repo(settings), s3_repository(settings)
+    with inflight.Marker(local.storage.location()):
+        cleaned = leftovers.clean(local, remote)
+        result = backup_mod.run_backup(settings, spec, local, request)
+        result["cleaned_leftovers"] = cleaned
+        result["locations"] = [result["location"]]
+        if remote is None:
+            return result
+        manifest = local.load(request.kind, result["backup_id"])
+        try:
+            result["s3"] = replicate(manifest, local, remote)
+        except SandstoneError as exc:
+            raise OperationFailed(
+                f"backup {request.kind}/{manifest.id} is complete and valid at "
+                f"{result['location']}, but copying it to {remote.storage.location()} failed: "
+                f"{exc.message}", exc.hint or "fix S3 access and run the backup again") from None
+        result["locations"].append(result["s3"]["location"])
         return result
 
 
@@ -72,7 +111,9 @@ def restore(ctx: Context, mode: str, source: str, tables: Optional[List[str]] = 
     with operation(settings, f"restore.{mode}", target.dbname, dry_run, backup=source,
                    tables=request.tables, force=force, target=target.describe()) as rec:
         with _locked(settings, rec, [target]):
-            result = restore_mod.run_restore(settings, _repo(settings), target, request)
+            repos = locations(settings)
+            result = restore_mod.run_restore(settings, repos[0], target, request,
+                                             others=repos[1:])
         rec["database_created"] = result.get("database_created", False)
         return result
 
@@ -84,7 +125,8 @@ def status(ctx: Context) -> Dict[str, Any]:
 
 
 def list_backups(ctx: Context, kind: Optional[str] = None) -> List[Dict[str, Any]]:
-    return status_mod.list_backups(_repo(ctx.settings()), kind)
+    """Complete backups in every location, each once, with where it is kept."""
+    return list_all_backups(ctx, kind)
 
 
 def decrypt(ctx: Context, path: str, output: Optional[str] = None, decompress: bool = False,

@@ -33,6 +33,8 @@ def _backup_opts(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-d", "--dry-run", action="store_true", help="show the plan, change nothing")
     parser.add_argument("-e", "--encrypt", action="store_true", default=None,
                         help="encrypt with ENCRYPTION_KEY (ENCRYPT)")
+    parser.add_argument("-s", "--s3", action="store_true",
+                        help="copy the backup to S3 after writing it (UPLOAD_S3 for this run)")
 
 
 def _decrypt_verb(verbs) -> None:
@@ -142,6 +144,8 @@ def _context(args: argparse.Namespace) -> api.Context:
     overrides: Dict[str, Any] = {}
     if getattr(args, "backup_dir", None):
         overrides["BACKUP_DIR"] = args.backup_dir
+    if getattr(args, "s3", False):
+        overrides["UPLOAD_S3"] = True
     return api.Context(config_file=getattr(args, "config", None),
                        overrides=overrides,
                        connection={"dbname": getattr(args, "dbname", None)})

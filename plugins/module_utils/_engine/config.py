@@ -71,6 +71,24 @@ SCHEMA: Dict[str, Key] = {
         Key("LOCK_WAIT_SECONDS", "How long a run waits for another run on the same repository "
             "or database to finish before failing; 0 fails at once.", "600", default=0,
             kind="int"),
+        # S3 replication (storage/s3.py). Credentials come from the standard AWS chain
+        # (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance role), never from here.
+        Key("UPLOAD_S3", "Copy every backup to S3 after it is written locally (true/false).",
+            "true", default=False, kind="bool"),
+        Key("S3_BUCKET", "Bucket that keeps the copies (required when UPLOAD_S3 is true); "
+            "when set, restore and list also find backups there.",
+            "my-backups"),
+        Key("S3_PREFIX", "Folder inside the bucket; empty for the bucket's root.", "sandstone/prod"),
+        Key("AWS_REGION", "Region of the bucket; empty for the AWS default chain's.", "eu-central-1"),
+        Key("S3_ENDPOINT_URL", "Endpoint of an S3-compatible store (MinIO, Cloudflare R2, "
+            "Supabase Storage); empty for AWS S3.",
+            "https://ACCOUNT.r2.cloudflarestorage.com"),
+        Key("S3_FORCE_PATH_STYLE", "Address the bucket as ENDPOINT/BUCKET instead of "
+            "BUCKET.ENDPOINT (MinIO, Supabase Storage).", "true", default=False, kind="bool"),
+        Key("S3_PART_SIZE_MB", "Size of each multipart upload part in MiB (5 or more); memory "
+            "used by an upload stays about one part.", "16", default=16, kind="int"),
+        Key("S3_MAX_ATTEMPTS", "Attempts per S3 request before the upload fails (retries "
+            "use jittered exponential backoff).", "5", default=5, kind="int"),
     )
 }
 

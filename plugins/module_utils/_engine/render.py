@@ -29,9 +29,20 @@ def _backup(result: Dict[str, Any]) -> str:
                 f"with {result['compression']}")
     m = result["manifest"]
     sealed = f", encrypted (key id {m['encryption_key_id']})" if m.get("encryption_key_id") else ""
-    return (f"{m['type']} backup {m['id']} of {m['database']}: {m['tables']} tables, "
+    text = (f"{m['type']} backup {m['id']} of {m['database']}: {m['tables']} tables, "
             f"{m['rows']} rows, {human_bytes(m['size'])}{sealed} in {m['duration_seconds']:.1f}s "
             f"-> {result['location']}")
+    return text + _s3_lines(result)
+
+
+def _s3_lines(result: Dict[str, Any]) -> str:
+    """Where the copy went and which leftovers of interrupted runs were removed."""
+    lines = [f"\n  removed leftover of an interrupted run: {line}"
+             for line in result.get("cleaned_leftovers", [])]
+    if result.get("s3"):
+        lines.append(f"\n  copied to {result['s3']['location']} (verified: "
+                     f"{', '.join(sorted({f['verified_by'] for f in result['s3']['files']}))})")
+    return "".join(lines)
 
 
 def _restore(result: Dict[str, Any]) -> str:
@@ -57,10 +68,12 @@ def _list(result: Dict[str, Any]) -> str:
     rows = result["backups"]
     if not rows:
         return "no backups"
-    lines = [f"{'ID':<20} {'TYPE':<7} {'DATABASE':<16} {'SIZE':>10} {'TABLES':>6} {'ROWS':>10}"]
+    lines = [f"{'ID':<20} {'TYPE':<7} {'DATABASE':<16} {'SIZE':>10} {'TABLES':>6} {'ROWS':>10}"
+             f"  WHERE"]
     for m in rows:
         lines.append(f"{m['id']:<20} {m['type']:<7} {m['database']:<16} "
-                     f"{human_bytes(m['size']):>10} {m['tables']:>6} {m['rows']:>10}")
+                     f"{human_bytes(m['size']):>10} {m['tables']:>6} {m['rows']:>10}"
+                     f"  {','.join(m.get('locations', []))}")
     return "\n".join(lines)
 
 
@@ -94,7 +107,8 @@ def _job_line(name: str, job: Dict[str, Any]) -> str:
 
 
 def _status(result: Dict[str, Any]) -> str:
-    where = "; ".join(f"{l['name']} {l['location']} {l['backups']} backups "
+    where = "; ".join(f"{l['name']} {l['location']} UNREACHABLE: {l['error']}" if l.get("error")
+                      else f"{l['name']} {l['location']} {l['backups']} backups "
                       f"{human_bytes(l['bytes'])}" for l in result.get("locations", []))
     lines = [f"{result['backups']} backups, {human_bytes(result['total_bytes'])} stored"
              + (f" ({where})" if where else "")]

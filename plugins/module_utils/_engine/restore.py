@@ -9,7 +9,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from psycopg import sql
 
@@ -45,7 +45,10 @@ class Source:
     label: str
 
 
-def resolve_source(repo: Repository, request: RestoreRequest) -> Source:
+def resolve_source(repo: Repository, request: RestoreRequest,
+                   others: Sequence[Repository] = ()) -> Source:
+    """``others`` are further repositories (the S3 copy) searched when ``repo`` lacks the
+    backup, e.g. after the local folder was lost; 'latest' is the newest of all."""
     text = request.source
     if os.path.isdir(text) and os.path.exists(os.path.join(text, MANIFEST_NAME)):
         storage = LocalStorage(text)
@@ -58,13 +61,40 @@ def resolve_source(repo: Repository, request: RestoreRequest) -> Source:
     if os.sep in text or text.endswith((".gz", ".zst", ".sql", ".dump")):
         raise NotFound(f"{text} does not exist", "check the path")
     kinds = {"full": ("full",), "schema": ("schema", "full"), "table": ("data", "full")}[request.mode]
-    manifest = repo.find(text, kinds)
+    repo, manifest = _find(text, kinds, [repo, *others])
     if manifest.type not in kinds:
         raise ConfigError(f"backup {manifest.id} is a {manifest.type} backup and cannot be used "
                           f"for a {request.mode} restore", f"use a {' or '.join(kinds)} backup")
     record = manifest.files[0]
     return Source(repo.storage, f"{manifest.type}/{manifest.id}/{record.name}", record,
                   manifest, manifest.id)
+
+
+def _find(backup_id: str, kinds, repos: List[Repository]):
+    """The first repository holding the backup (for 'latest': the newest across all)."""
+    found, missing, trouble = [], None, None
+    for each in repos:
+        try:
+            found.append((each, each.find(backup_id, kinds)))
+        except NotFound as exc:
+            missing = missing or exc
+        except SandstoneError as exc:
+            if each is repos[0]:
+                raise
+            # An unreachable copy must not block a restore from the local repository.
+            log.warning("could not look in %s: %s", each.storage.location(), exc.one_line())
+            trouble = trouble or exc
+        if found and backup_id not in ("latest", "newest"):
+            break
+    if not found:
+        raise trouble or missing  # type: ignore[misc]
+    if len(found) > 1:
+        found.sort(key=lambda pair: (pair[1].started_at, pair[1].id))
+    repo, manifest = found[-1]
+    if len(repos) > 1 and repo is not repos[0]:
+        log.info("backup %s is not in %s; reading it from %s", manifest.id,
+                 repos[0].storage.location(), repo.storage.location())
+    return repo, manifest
 
 
 def _validate(request: RestoreRequest) -> None:
@@ -161,9 +191,9 @@ def _stages(request: RestoreRequest, custom: bool, refs: List[catalog.TableRef],
 
 
 def run_restore(settings: Settings, repo: Repository, target: pg.ConnSpec,
-                request: RestoreRequest) -> Dict[str, Any]:
+                request: RestoreRequest, others: Sequence[Repository] = ()) -> Dict[str, Any]:
     _validate(request)
-    source = resolve_source(repo, request)
+    source = resolve_source(repo, request, others)
     refs = _table_refs(source, request) if request.mode == "table" else []
     clock = time.monotonic()
     keyring = keys.keyring_from_settings(settings)
@@ -182,6 +212,7 @@ def run_restore(settings: Settings, repo: Repository, target: pg.ConnSpec,
                 t["rows"] for t in state["tables"].values()))),
             "tables": [t.qualified for t in refs] if refs else
             [f"{t['schema']}.{t['name']}" for t in (source.manifest.tables if source.manifest else [])]}
+    plan["source_location"] = source.storage.location(source.key)
     if request.dry_run:
         return {"changed": True, "dry_run": True, "plan": plan}
     # 3. Restore in one transaction.

@@ -4,6 +4,7 @@ job (from the audit log); storage used per location; leftovers of interrupted ru
 holding a lock now. Read only: status never changes or locks anything."""
 from __future__ import annotations
 
+import logging
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import audit
@@ -12,6 +13,8 @@ from .errors import SandstoneError
 from .manifest import Manifest
 from .repository import TYPES, Repository, iso, parse_iso, utcnow
 from .verify import folders
+
+log = logging.getLogger("sandstone")
 
 
 def _manifests(repo: Repository) -> Tuple[List[Manifest], List[Dict[str, str]]]:
@@ -89,9 +92,18 @@ def status(locations: List[Repository], log_dir: Optional[str] = None,
     now = utcnow()
     per_location = []
     copies: Dict[str, Dict[str, Manifest]] = {}  # "type/id" -> location name -> manifest
-    for repo in locations:
-        manifests, damaged = _manifests(repo)
+    for index, repo in enumerate(locations):
         name = repo.storage.name
+        try:
+            manifests, damaged = _manifests(repo)
+        except SandstoneError as exc:
+            if index == 0:
+                raise
+            # an unreachable copy must not hide what the primary holds: say it instead
+            per_location.append({"name": name, "location": repo.storage.location(), "backups": 0,
+                                 "bytes": 0, "incomplete": [], "damaged": [],
+                                 "error": exc.one_line()})
+            continue
         for m in manifests:
             copies.setdefault(f"{m.type}/{m.id}", {})[name] = m
         per_location.append({"name": name, "location": repo.storage.location(),
@@ -137,8 +149,15 @@ def all_backups(locations: List[Repository], kind: Optional[str] = None) -> List
     state (for pg_backup_info and scripts)."""
     now = utcnow()
     copies: Dict[str, Dict[str, Manifest]] = {}
-    for repo in locations:
-        for m in repo.list(kind):
+    for index, repo in enumerate(locations):
+        try:
+            manifests = repo.list(kind)
+        except SandstoneError as exc:
+            if index == 0:
+                raise
+            log.warning("could not list %s: %s", repo.storage.location(), exc.one_line())
+            continue
+        for m in manifests:
             copies.setdefault(f"{m.type}/{m.id}", {})[repo.storage.name] = m
     rows = []
     for ref, where in copies.items():

@@ -47,6 +47,10 @@ class Storage:
     def delete(self, key: str) -> None:
         raise NotImplementedError
 
+    def modified(self, key: str) -> float:
+        """When the object was last written (seconds since the epoch)."""
+        raise NotImplementedError
+
     def location(self, key: str = "") -> str:
         """Where a key lives, for people (a path or an s3:// URL)."""
         raise NotImplementedError

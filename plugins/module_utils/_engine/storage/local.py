@@ -88,6 +88,10 @@ class LocalStorage(Storage):
     def size(self, key: str) -> int:
         return os.path.getsize(self._path(key))
 
+    def modified(self, key: str) -> float:
+        """When the file was last written (seconds since the epoch)."""
+        return os.path.getmtime(self._path(key))
+
     def delete(self, key: str) -> None:
         path = self._path(key)
         try:
