@@ -7,6 +7,8 @@ from typing import Any, Dict, List, Optional
 
 from . import backup as backup_mod
 from . import config, pg, restore as restore_mod, status as status_mod
+from . import audit, checks as checks_mod
+from . import notify, metrics  # noqa: F401  (register the monitor hooks, in this order)
 from .monitor import operation
 from .repository import Repository
 from .storage.local import LocalStorage
@@ -66,13 +68,38 @@ def restore(ctx: Context, mode: str, source: str, tables: Optional[List[str]] = 
     with operation(settings, f"restore.{mode}", target.dbname, dry_run, backup=source,
                    tables=request.tables, force=force, target=target.describe()) as rec:
         result = restore_mod.run_restore(settings, _repo(settings), target, request)
+        rec["backup_id"] = result.get("plan", {}).get("backup", source)
         rec["database_created"] = result.get("database_created", False)
         return result
 
 
 def status(ctx: Context) -> Dict[str, Any]:
-    return status_mod.repository_status(_repo(ctx.settings()))
+    settings = ctx.settings()
+    result = status_mod.repository_status(_repo(settings))
+    result["recent_operations"] = audit.recent(settings.get("LOG_DIR"), 5)
+    return result
 
 
 def list_backups(ctx: Context, kind: Optional[str] = None) -> List[Dict[str, Any]]:
     return status_mod.list_backups(_repo(ctx.settings()), kind)
+
+
+def check(ctx: Context) -> Dict[str, Any]:
+    """Warnings that need a person (old backups, failed verification, slot lag); recorded,
+    notified and exported like every operation, with the outcome "warning" when any."""
+    settings = ctx.settings()
+    spec = source_spec(ctx, settings)
+    with operation(settings, "check", spec.dbname) as rec:
+        result = checks_mod.run_checks(settings, locations(settings), spec)
+        rec.update(outcome="success" if result["ok"] else "warning",
+                   warnings=result["warnings"],
+                   slots=[{"slot_name": s["slot_name"], "lag_bytes": s["lag_bytes"]}
+                          for s in result["slots"]])
+        return result
+
+
+def operations_log(ctx: Context, last: int = 20) -> Dict[str, Any]:
+    """The newest audit records (who did what, when, with which result)."""
+    settings = ctx.settings()
+    return {"log_dir": settings.get("LOG_DIR"),
+            "operations": audit.recent(settings.get("LOG_DIR"), last)}
