@@ -11,6 +11,7 @@ import json
 import socket
 import ssl
 import threading
+import warnings
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -171,7 +172,7 @@ class SMTPReceiver:
             password = auth_data.password.decode() if isinstance(auth_data.password, bytes) \
                 else auth_data.password
             ok = users is not None and users.get(login) == password
-            return AuthResult(success=ok, auth_data=login if ok else None)
+            return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
 
         kwargs: Dict[str, Any] = {}
         context = None
@@ -184,8 +185,12 @@ class SMTPReceiver:
         if users is not None:
             kwargs.update(authenticator=authenticator, auth_required=True,
                           auth_require_tls=security == "starttls")
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port,
-                                     ssl_context=context if security == "tls" else None, **kwargs)
+        with warnings.catch_warnings():
+            # aiosmtpd only counts STARTTLS as TLS; with implicit TLS the session is encrypted
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port,
+                                         ssl_context=context if security == "tls" else None,
+                                         **kwargs)
         self.controller.start()
 
     def stop(self) -> None:

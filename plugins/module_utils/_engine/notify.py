@@ -80,16 +80,17 @@ def describe(name: str) -> str:
 
 
 def _bytes(size: Any) -> str:
+    """'12.3 MiB (12897484 bytes)': readable, and exact for whoever compares."""
     try:
-        value = float(size)
+        exact = int(size)
     except (TypeError, ValueError):
         return str(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            text = f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-            return f"{text} ({int(size)} bytes)" if unit != "B" else text
+    value = float(exact)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
         value /= 1024
-    return str(size)
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit} ({exact} bytes)" if exact >= 1024 else f"{exact} bytes"
 
 
 def build_message(settings, record: Dict[str, Any]) -> Message:
@@ -197,7 +198,11 @@ class Delivery:
         return asdict(self)
 
 
-class _Retry(Exception):
+class _Failed(Exception):
+    """A failure already worded for the log: a rejected request, a refused login ..."""
+
+
+class _Retry(_Failed):
     """A failure that may pass: try again after a pause."""
 
     def __init__(self, text: str, wait: Optional[float] = None) -> None:
@@ -225,7 +230,9 @@ def _attempt(channel: str, send: Callable[[], None], secrets: List[str]) -> Deli
             pause = exc.wait if exc.wait is not None else BACKOFF_SECONDS[min(number, len(BACKOFF_SECONDS)) - 1]
             log.info("notification by %s failed (%s); trying again in %.1fs", channel, error, pause)
             time.sleep(pause)
-        except Exception as exc:  # permanent: a wrong URL, a rejected login ...
+        except _Failed as exc:  # permanent: will not pass by trying again
+            return Delivery(channel, False, number, _scrub(str(exc), secrets))
+        except Exception as exc:  # anything unforeseen: still never out of the hook
             return Delivery(channel, False, number,
                             _scrub(f"{type(exc).__name__}: {exc}", secrets))
     return Delivery(channel, False, ATTEMPTS, "not sent")  # pragma: no cover
@@ -240,7 +247,7 @@ def post_json(url: str, payload: Dict[str, Any]) -> None:
     """One POST; raises _Retry for what may pass, another exception for what will not."""
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme not in ("http", "https"):
-        raise ValueError("the webhook URL must start with https://")
+        raise _Failed("the webhook URL must start with https://")
     request = urllib.request.Request(url, data=json.dumps(payload).encode("utf-8"), method="POST",
                                      headers={"Content-Type": "application/json",
                                               "User-Agent": USER_AGENT})
@@ -257,7 +264,7 @@ def post_json(url: str, payload: Dict[str, Any]) -> None:
             except ValueError:
                 seconds = None
             raise _Retry(text, seconds) from None
-        raise RuntimeError(text) from None
+        raise _Failed(text) from None
     except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         raise _Retry(f"cannot reach {urllib.parse.urlsplit(url).hostname}: {reason}") from None
@@ -277,7 +284,7 @@ def email_enabled(settings) -> bool:
 def send_email(settings, mail: EmailMessage) -> None:
     host = settings.get("EMAIL_SMTP_HOST")
     if not host or not recipients(settings):
-        raise ValueError("EMAIL_ENABLED is true but EMAIL_SMTP_HOST or EMAIL_TO is empty")
+        raise _Failed("EMAIL_ENABLED is true but EMAIL_SMTP_HOST or EMAIL_TO is empty")
     security = settings.get("EMAIL_SMTP_SECURITY") or "starttls"
     port = settings.get("EMAIL_SMTP_PORT") or {"tls": 465, "starttls": 587}.get(security, 25)
     context = ssl.create_default_context(cafile=settings.get("EMAIL_SMTP_CA_FILE") or None)
@@ -301,13 +308,13 @@ def send_email(settings, mail: EmailMessage) -> None:
                                             if isinstance(reply, bytes) else str(reply))
         if 400 <= exc.smtp_code < 500:
             raise _Retry(text) from None
-        raise RuntimeError(text) from None
+        raise _Failed(text) from None
     except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError,
             socket.timeout, TimeoutError) as exc:
         raise _Retry(f"cannot reach SMTP server {host}:{port}: {exc}") from None
     except OSError as exc:
         if isinstance(exc, ssl.SSLError):
-            raise RuntimeError(f"TLS with {host}:{port} failed: {exc}") from None
+            raise _Failed(f"TLS with {host}:{port} failed: {exc}") from None
         raise _Retry(f"cannot reach SMTP server {host}:{port}: {exc}") from None
 
 
@@ -350,7 +357,7 @@ def notification_hook(settings, record: Dict[str, Any]) -> None:
     record["notifications"] = [d.as_dict() for d in deliveries]
     failed = [d for d in deliveries if not d.ok]
     for delivery in failed:
-        log.warning("notification by %s failed after %d attempt(s): %s (the %s itself %s)",
+        log.warning("notification by %s failed after %d attempt(s): %s (%s: %s)",
                     delivery.channel, delivery.attempts, delivery.error,
                     record.get("operation"), record.get("outcome"))
     if failed:
