@@ -145,10 +145,10 @@ def replication_slots(spec: pg.ConnSpec, warn_bytes: int) -> Tuple[List[Dict[str
             continue
         lag = slot.get("lag_bytes")
         if warn_bytes and warn_bytes > 0 and lag is not None and lag > warn_bytes:
-            state = "active" if slot.get("active") else "inactive (no consumer connected)"
+            consumer = "a consumer is connected" if slot.get("active") else "no consumer is connected"
             found.append(Finding(
-                "slot_lag", f"replication slot {name} ({state}) holds back {lag} bytes of WAL, "
-                f"more than SLOT_LAG_WARN_BYTES={warn_bytes}",
+                "slot_lag", f"replication slot {name} holds back {lag} bytes of WAL, more than "
+                f"SLOT_LAG_WARN_BYTES={warn_bytes}; {consumer}",
                 f"start or fix the consumer of slot {name}; if the slot is no longer used, drop "
                 f"it (SELECT pg_drop_replication_slot('{name}')) before the disk fills",
                 {"slot": name, "lag_bytes": lag}))
