@@ -205,3 +205,35 @@ def test_bad_notification_settings_are_refused_before_anything_runs(cli, cli_env
     assert result.code == 2
     assert f"{name}='{value}' from environment is not one of" in result.err
     assert list((workdir / "storage").iterdir()) == []
+
+
+def test_a_module_failure_is_notified_from_the_managed_hosts_config(
+        tmp_path, pg_server, source_db, webhook_receiver):
+    import textwrap
+
+    from tests.support.ansible_run import run_playbook, task_results
+
+    conf = tmp_path / "backup.conf"
+    conf.write_text(f"SLACK_WEBHOOK_URL={webhook_receiver.url(SLACK_PATH)}\n"
+                    f"LOG_DIR={tmp_path / 'logs'}\n")
+    playbook = textwrap.dedent(f"""
+        - hosts: localhost
+          gather_facts: false
+          tasks:
+            - name: backup of a table that does not exist
+              sandstone.backup.pg_backup:
+                db_url: "{pg_server.url(source_db)}"
+                backup_dir: "{tmp_path / 'storage'}"
+                config_file: "{conf}"
+                type: data
+                tables: [app.no_such_table]
+              ignore_errors: true
+        """)
+    result = task_results(run_playbook(tmp_path, playbook))["backup of a table that does not exist"]
+    assert result["failed"] and "no_such_table" in result["msg"]
+    [slack] = webhook_receiver.on(SLACK_PATH)
+    text = slack_text(slack.json())
+    assert text.startswith(f"FAILED: data backup of {source_db}")
+    assert result["msg"].split(": ")[0] in text  # the same message the task reports
+    [record] = audit_records(tmp_path)
+    assert record["operation"] == "backup.data" and record["outcome"] == "failure"
