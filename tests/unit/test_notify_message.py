@@ -98,3 +98,12 @@ def test_metrics_take_the_newest_record_of_each_kind():
     assert samples[("sandstone_backup_last_verify_ok", ())] == 0
     assert samples[("sandstone_replication_slot_lag_bytes", (("slot", "s1"),))] == 42
     assert samples[("sandstone_backup_check_warnings", ())] == 1
+
+
+def test_text_from_outside_cannot_format_or_mention():
+    record = dict(FAILED, error="table app.no_such_table: <!channel> & *bold*")
+    message = notify.build_message(settings(), record)
+    slack = json.dumps(notify.slack_payload(message))
+    assert "<!channel>" not in slack and "&lt;!channel&gt; &amp; *bold*" in slack
+    discord = notify.discord_payload(message)["embeds"][0]["description"]
+    assert "no\\_such\\_table" in discord and "\\*bold\\*" in discord

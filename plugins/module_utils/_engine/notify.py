@@ -53,6 +53,7 @@ class Message:
 
     outcome: str  # success | warning | failure
     title: str  # e.g. "FAILED: full backup of app on db1"
+    at: str  # when the operation finished (ISO 8601, UTC)
     fields: List[Tuple[str, str]] = field(default_factory=list)  # (label, value), in order
     problems: List[Tuple[str, str]] = field(default_factory=list)  # (what is wrong, next step)
 
@@ -125,7 +126,8 @@ def build_message(settings, record: Dict[str, Any]) -> Message:
                          str(record.get("hint") or f"read {log_file} on {host}")))
     for warning in record.get("warnings") or []:
         problems.append((str(warning.get("message")), str(warning.get("hint") or "")))
-    return Message(outcome=outcome, title=title, fields=fields, problems=problems)
+    return Message(outcome=outcome, title=title, at=str(record.get("finished_at") or iso(utcnow())),
+                   fields=fields, problems=problems)
 
 
 # ---------------------------------------------------------------- channel payloads
@@ -134,23 +136,37 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def _slack_escape(text: str) -> str:
+    """Slack reads <...> as links and mentions: escape what came from outside."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _discord_escape(text: str) -> str:
+    """Table names like no_such_table must not turn into italics."""
+    for char in "\\*_~`|>":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
 def slack_payload(message: Message) -> Dict[str, Any]:
     """Incoming-webhook JSON: ``text`` (the notification preview and fallback) and a
-    coloured attachment holding Block Kit blocks."""
+    coloured attachment holding Block Kit blocks (at most 10 fields per section)."""
     blocks: List[Dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "emoji": True,
                                     "text": _cut(f"{ICONS.get(message.outcome, '')} "
-                                                 f"{message.title}", 150)}},
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": _cut(f"*{label}*\n{value}", 2000)}
-                                       for label, value in message.fields[:10]]},
-    ]
+                                                 f"{message.title}", 150)}}]
+    for start in range(0, len(message.fields), 10):
+        blocks.append({"type": "section", "fields": [
+            {"type": "mrkdwn", "text": _cut(f"*{label}*\n{_slack_escape(value)}", 2000)}
+            for label, value in message.fields[start:start + 10]]})
     for problem, step in message.problems[:20]:
         label = "Error" if message.outcome == "failure" else "Warning"
-        text = f"*{label}:* {problem}" + (f"\n*Next step:* {step}" if step else "")
+        text = f"*{label}:* {_slack_escape(problem)}" + \
+            (f"\n*Next step:* {_slack_escape(step)}" if step else "")
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, 3000)}})
     color = f"#{COLORS.get(message.outcome, 0x888888):06x}"
-    return {"text": _cut(message.title, 3000),
-            "attachments": [{"color": color, "fallback": _cut(message.text(), 3000),
+    return {"text": _cut(_slack_escape(message.title), 3000),
+            "attachments": [{"color": color, "fallback": _cut(_slack_escape(message.text()), 3000),
                              "blocks": blocks}]}
 
 
@@ -158,15 +174,15 @@ def discord_payload(message: Message) -> Dict[str, Any]:
     """Webhook JSON: ``content`` plus one embed (Discord's limits: 256-character title,
     25 fields of 1024 characters, 4096-character description)."""
     description = "\n\n".join(
-        (f"**{'Error' if message.outcome == 'failure' else 'Warning'}:** {problem}"
-         + (f"\n**Next step:** {step}" if step else ""))
+        (f"**{'Error' if message.outcome == 'failure' else 'Warning'}:** {_discord_escape(problem)}"
+         + (f"\n**Next step:** {_discord_escape(step)}" if step else ""))
         for problem, step in message.problems)
     embed = {"title": _cut(message.title, 256),
              "color": COLORS.get(message.outcome, 0x888888),
-             "fields": [{"name": label, "value": _cut(value or "-", 1024),
+             "fields": [{"name": label, "value": _cut(_discord_escape(value) or "-", 1024),
                          "inline": label not in ("Location", "Target")}
                         for label, value in message.fields[:25]],
-             "timestamp": iso(utcnow())}
+             "timestamp": message.at}
     if description:
         embed["description"] = _cut(description, 4096)
     return {"content": _cut(f"{ICONS.get(message.outcome, '')} {message.title}", 2000),
