@@ -186,6 +186,7 @@ def test_email_starttls_refuses_an_untrusted_certificate(cli, cli_env, smtp_fact
     assert "CERTIFICATE_VERIFY_FAILED" in result.err
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_email_over_implicit_tls(cli, cli_env, smtp_factory, smtp_cert):
     smtp = smtp_factory("tls", smtp_cert, users={"mailer": "pw"})
     env = notify_env(cli_env, smtp=smtp, NOTIFY_ON="always", EMAIL_SMTP_SECURITY="tls",
