@@ -107,3 +107,16 @@ def test_text_from_outside_cannot_format_or_mention():
     assert "<!channel>" not in slack and "&lt;!channel&gt; &amp; *bold*" in slack
     discord = notify.discord_payload(message)["embeds"][0]["description"]
     assert "no\\_such\\_table" in discord and "\\*bold\\*" in discord
+
+
+def test_unusable_settings_fail_the_delivery_with_a_clear_reason_not_the_caller():
+    message = notify.build_message(settings(), FAILED)
+    [slack] = notify.send(settings(SLACK_WEBHOOK_URL="hooks.slack.com/services/T/B/secrettoken"), message)
+    assert not slack.ok and slack.attempts == 1
+    assert slack.error == "the webhook URL is not an https:// URL"
+    [mail] = notify.send(settings(EMAIL_SMTP_HOST="127.0.0.1", EMAIL_TO="a@example.test",
+                                  EMAIL_SMTP_CA_FILE="/nonexistent/ca.pem"), message)
+    assert not mail.ok and mail.attempts == 1
+    assert mail.error.startswith("EMAIL_SMTP_CA_FILE /nonexistent/ca.pem cannot be used")
+    [mail] = notify.send(settings(EMAIL_ENABLED=True, EMAIL_TO="a@example.test"), message)
+    assert mail.error == "EMAIL_ENABLED is true but EMAIL_SMTP_HOST or EMAIL_TO is empty"

@@ -263,7 +263,7 @@ def post_json(url: str, payload: Dict[str, Any]) -> None:
     """One POST; raises _Retry for what may pass, another exception for what will not."""
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme not in ("http", "https"):
-        raise _Failed("the webhook URL must start with https://")
+        raise _Failed("the webhook URL is not an https:// URL")
     request = urllib.request.Request(url, data=json.dumps(payload).encode("utf-8"), method="POST",
                                      headers={"Content-Type": "application/json",
                                               "User-Agent": USER_AGENT})
@@ -283,6 +283,8 @@ def post_json(url: str, payload: Dict[str, Any]) -> None:
         raise _Failed(text) from None
     except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, ssl.SSLCertVerificationError):  # will not pass by waiting
+            raise _Failed(f"TLS with {urllib.parse.urlsplit(url).hostname} failed: {reason}") from None
         raise _Retry(f"cannot reach {urllib.parse.urlsplit(url).hostname}: {reason}") from None
 
 
@@ -303,7 +305,11 @@ def send_email(settings, mail: EmailMessage) -> None:
         raise _Failed("EMAIL_ENABLED is true but EMAIL_SMTP_HOST or EMAIL_TO is empty")
     security = settings.get("EMAIL_SMTP_SECURITY") or "starttls"
     port = settings.get("EMAIL_SMTP_PORT") or {"tls": 465, "starttls": 587}.get(security, 25)
-    context = ssl.create_default_context(cafile=settings.get("EMAIL_SMTP_CA_FILE") or None)
+    ca_file = settings.get("EMAIL_SMTP_CA_FILE") or None
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise _Failed(f"EMAIL_SMTP_CA_FILE {ca_file} cannot be used ({exc})") from None
     try:
         if security == "tls":
             client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=TIMEOUT_SECONDS,
