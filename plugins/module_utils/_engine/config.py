@@ -75,7 +75,7 @@ SCHEMA: Dict[str, Key] = {
         Key("EMAIL_TO", "Recipients of notification mail, comma-separated.",
             "oncall@example.com,dba@example.com"),
         Key("MAX_BACKUP_AGE_HOURS", "'check' warns when the newest full backup is older than "
-            "this many hours.", "26", default=26, kind="int"),
+            "this many hours; 0 turns the check off.", "26", default=26, kind="int"),
         Key("SLOT_LAG_WARN_BYTES", "'check' warns when a replication slot holds back more WAL "
             "than this many bytes; 0 turns the check off.", "1073741824",
             default=1073741824, kind="int"),

@@ -93,7 +93,8 @@ def _recent_operations(result: Dict[str, Any]) -> str:
     ops = result.get("recent_operations")
     if not ops:
         return ""
-    return "\nrecent operations:\n" + "\n".join("  " + _operation_line(op) for op in ops)
+    return "\nrecent operations:\n" + "\n".join(
+        "  " + line for op in ops for line in _operation_line(op).splitlines())
 
 
 def _log(result: Dict[str, Any]) -> str:
