@@ -195,3 +195,31 @@ def test_check_warns_when_the_database_cannot_be_reached(cli, cli_env, pg_server
     [warning] = result.json()["warnings"]
     assert warning["code"] == "cannot_check"
     assert "password authentication failed" in warning["message"]
+
+
+def test_check_warns_when_the_last_verify_run_failed_without_reaching_a_manifest(
+        cli, cli_env, workdir):
+    env = dict(cli_env, METRICS_FILE=str(workdir / "sandstone.prom"))
+    cli("full", env=env)
+    log = workdir / "logs" / "audit.jsonl"
+
+    def verify_run(outcome, error=None):
+        record = {"operation": "verify", "outcome": outcome, "database": "", "backup_id": None,
+                  "who": "ops@db1", "started_at": "2026-01-26T04:00:00Z",
+                  "finished_at": "2026-01-26T04:00:05Z", "error": error,
+                  "hint": "check that the repository is mounted" if error else None}
+        with log.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    verify_run("failure", "cannot read s3://bucket/full/x: access denied")
+    result = cli("check", "--json", env=env, check=False)
+    assert result.code == 1
+    [warning] = result.json()["warnings"]
+    assert warning["code"] == "verify_failed" and "access denied" in warning["message"]
+    assert warning["hint"] == "check that the repository is mounted"
+    metrics = read_metrics(workdir / "sandstone.prom")
+    assert metrics[("sandstone_backup_last_verify_ok", frozenset())] == 0
+
+    verify_run("success")
+    assert cli("check", env=env).code == 0
+    assert read_metrics(workdir / "sandstone.prom")[("sandstone_backup_last_verify_ok", frozenset())] == 1
