@@ -21,6 +21,7 @@ from tests.support.pgserver import PgServer  # noqa: E402
 # look-alike ...) live in tests/support/ and are registered here, one line each.
 pytest_plugins = [
     "tests.support.s3server",
+    "tests.support.receivers",
 ]
 
 SAMPLE = ROOT / "tests" / "support" / "sample.sql"

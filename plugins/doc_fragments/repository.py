@@ -39,4 +39,12 @@ options:
     description:
       - Region of the bucket (C(AWS_REGION)).
     type: str
+notes:
+  - Notifications, the audit log and metrics are configured in C(backup.conf) (O(config_file)) or the
+    environment of the managed host, not with module options, so a timer and a playbook behave the same.
+    C(SLACK_WEBHOOK_URL), C(DISCORD_WEBHOOK_URL) and C(EMAIL_SMTP_HOST), C(EMAIL_TO) and the other C(EMAIL_*)
+    keys choose where messages go; C(NOTIFY_ON=failure) (the default) sends failures and warnings only,
+    C(NOTIFY_ON=always) every operation. A notification that cannot be sent never fails the task; it is logged.
+  - Every operation is appended to C(LOG_DIR/audit.jsonl); with C(METRICS_FILE) set, a Prometheus
+    node_exporter textfile is rewritten after each one. See docs/NOTIFICATIONS.md.
 '''

@@ -13,6 +13,8 @@ from . import decrypt as decrypt_mod, keys as keys_mod
 from . import cleanup as cleanup_mod, live_check, lock as lock_mod, verify as verify_mod
 from . import inflight, leftovers
 from .errors import OperationFailed, SandstoneError
+from . import audit, checks as checks_mod
+from . import notify, metrics  # noqa: F401  (register the monitor hooks, in this order)
 from .monitor import operation
 from .remote import check_s3_settings, s3_repository
 from .replicate import replicate
@@ -114,14 +116,17 @@ def restore(ctx: Context, mode: str, source: str, tables: Optional[List[str]] = 
             repos = locations(settings)
             result = restore_mod.run_restore(settings, repos[0], target, request,
                                              others=repos[1:])
+        rec["backup_id"] = result.get("plan", {}).get("backup", source)
         rec["database_created"] = result.get("database_created", False)
         return result
 
 
 def status(ctx: Context) -> Dict[str, Any]:
     settings = ctx.settings()
-    return status_mod.status(locations(settings), settings.get("LOG_DIR"),
-                             settings.get("BACKUP_DIR"))
+    result = status_mod.status(locations(settings), settings.get("LOG_DIR"),
+                               settings.get("BACKUP_DIR"))
+    result["recent_operations"] = audit.recent(settings.get("LOG_DIR"), 5)
+    return result
 
 
 def list_backups(ctx: Context, kind: Optional[str] = None) -> List[Dict[str, Any]]:
@@ -210,3 +215,24 @@ def list_all_backups(ctx: Context, kind: Optional[str] = None) -> List[Dict[str,
 def info(ctx: Context, kind: Optional[str] = None) -> Dict[str, Any]:
     """Status and the backup list in one read-only call (pg_backup_info)."""
     return {"changed": False, "status": status(ctx), "backups": list_all_backups(ctx, kind)}
+
+
+def check(ctx: Context) -> Dict[str, Any]:
+    """Warnings that need a person (old backups, failed verification, slot lag); recorded,
+    notified and exported like every operation, with the outcome "warning" when any."""
+    settings = ctx.settings()
+    spec = source_spec(ctx, settings)
+    with operation(settings, "check", spec.dbname) as rec:
+        result = checks_mod.run_checks(settings, locations(settings), spec)
+        rec.update(outcome="success" if result["ok"] else "warning",
+                   warnings=result["warnings"],
+                   slots=[{"slot_name": s["slot_name"], "lag_bytes": s["lag_bytes"]}
+                          for s in result["slots"]])
+        return result
+
+
+def operations_log(ctx: Context, last: int = 20) -> Dict[str, Any]:
+    """The newest audit records (who did what, when, with which result)."""
+    settings = ctx.settings()
+    return {"log_dir": settings.get("LOG_DIR"),
+            "operations": audit.recent(settings.get("LOG_DIR"), last)}

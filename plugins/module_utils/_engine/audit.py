@@ -56,3 +56,14 @@ def read(log_dir: Optional[str], limit: Optional[int] = None) -> List[Dict[str, 
         log.warning("cannot read the audit log %s (%s)", path, exc.strerror)
         return []
     return records[-limit:] if limit else records
+
+
+SUMMARY_FIELDS = ("finished_at", "operation", "outcome", "database", "backup_id",
+                  "duration_seconds", "who", "error", "hint")
+
+
+def recent(log_dir: Optional[str], limit: int = 10) -> List[Dict[str, Any]]:
+    """The newest operations first, each reduced to what a person scans for (for `status`
+    and `log`); the full records stay in the file."""
+    records = read(log_dir, limit if limit and limit > 0 else None)
+    return [{name: record.get(name) for name in SUMMARY_FIELDS} for record in reversed(records)]

@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     _backup_opts(sub)
     sub = verbs.add_parser("status", help="what the repository holds")
     _common(sub)
+    sub = verbs.add_parser("check", help="warn about old backups, failed verification and "
+                           "replication-slot lag; notify and exit 1 if anything needs a person")
+    _common(sub)
+    sub = verbs.add_parser("log", help="recent operations from the audit log")
+    sub.add_argument("--last", type=int, default=20, metavar="N", help="how many (default 20)")
+    _common(sub)
 
     restore = verbs.add_parser("restore", help="list backups or restore one")
     actions = restore.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -182,6 +188,10 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                           dry_run=args.dry_run, compression=compression, encrypt=args.encrypt)
     if verb == "status":
         return api.status(ctx)
+    if verb == "check":
+        return api.check(ctx)
+    if verb == "log":
+        return api.operations_log(ctx, args.last)
     if verb == "restore":
         if args.action == "list":
             return {"backups": api.list_backups(ctx, args.type)}
@@ -223,6 +233,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(json.dumps(result, indent=2, sort_keys=True, default=str))
     else:
         print(render(args, result))
+    if args.verb == "check" and result.get("warnings"):
+        return 1  # something needs a person: a timer's failure is what gets noticed
     return 0
 
 

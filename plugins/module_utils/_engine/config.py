@@ -89,6 +89,39 @@ SCHEMA: Dict[str, Key] = {
             "used by an upload stays about one part.", "16", default=16, kind="int"),
         Key("S3_MAX_ATTEMPTS", "Attempts per S3 request before the upload fails (retries "
             "use jittered exponential backoff).", "5", default=5, kind="int"),
+        # Notifications, warnings and metrics (notify.py, checks.py, metrics.py)
+        Key("NOTIFY_ON", "When to notify: 'failure' (failures and warnings only) or 'always' "
+            "(every operation).", "always", default="failure", kind="choice",
+            choices=("failure", "always")),
+        Key("SLACK_WEBHOOK_URL", "Slack incoming-webhook URL; empty for no Slack messages.",
+            "https://hooks.slack.com/services/T000/B000/XXXX", secret=True),
+        Key("DISCORD_WEBHOOK_URL", "Discord webhook URL; empty for no Discord messages.",
+            "https://discord.com/api/webhooks/123456/XXXX", secret=True),
+        Key("EMAIL_ENABLED", "Send notifications by email. Empty: on when EMAIL_SMTP_HOST and "
+            "EMAIL_TO are set.", "true", kind="bool"),
+        Key("EMAIL_SMTP_HOST", "SMTP server for notification mail.", "smtp.example.com"),
+        Key("EMAIL_SMTP_PORT", "SMTP port; empty for the security mode's usual port (587 "
+            "starttls, 465 tls, 25 none).", "587", kind="int"),
+        Key("EMAIL_SMTP_SECURITY", "How the SMTP connection is protected: starttls, tls "
+            "(implicit TLS) or none.", "starttls", default="starttls", kind="choice",
+            choices=("starttls", "tls", "none")),
+        Key("EMAIL_SMTP_USER", "SMTP login; empty to send without authentication.",
+            "backups@example.com"),
+        Key("EMAIL_SMTP_PASSWORD", "SMTP password.", "s3cret", secret=True),
+        Key("EMAIL_SMTP_CA_FILE", "CA bundle (PEM) to trust for the SMTP server's certificate; "
+            "empty for the system's trust store.", "/etc/ssl/certs/internal-ca.pem"),
+        Key("EMAIL_FROM", "Sender address of notification mail; empty for "
+            "sandstone-backup@HOSTNAME.", "backups@example.com"),
+        Key("EMAIL_TO", "Recipients of notification mail, comma-separated.",
+            "oncall@example.com,dba@example.com"),
+        Key("MAX_BACKUP_AGE_HOURS", "'check' warns when the newest full backup is older than "
+            "this many hours; 0 turns the check off.", "26", default=26, kind="int"),
+        Key("SLOT_LAG_WARN_BYTES", "'check' warns when a replication slot holds back more WAL "
+            "than this many bytes; 0 turns the check off.", "1073741824",
+            default=1073741824, kind="int"),
+        Key("METRICS_FILE", "Prometheus node_exporter textfile to write after every operation "
+            "(written atomically); empty for none.",
+            "/var/lib/node_exporter/textfile/sandstone.prom"),
     )
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import time
 from typing import Any, Callable, Dict, Iterator, List
 
@@ -14,9 +15,14 @@ from .repository import iso, utcnow
 
 log = logging.getLogger("sandstone")
 
-# Hooks get (settings, record) after the outcome is known. Registered by the modules that
-# provide them (notifications, metrics); each is called even if another one failed.
+# Hooks get (settings, record) after the outcome is known and the record is in the audit
+# log. Registered by the modules that provide them (notify.py, metrics.py, imported by
+# api.py); each is called even if another one failed, in the order they registered.
 HOOKS: List[Callable[[Any, Dict[str, Any]], None]] = []
+
+# Outcomes a record can have: the body may set "warning" (e.g. `check` found something
+# that needs a person); otherwise it is "success", or "failure" when the body raised.
+OUTCOMES = ("success", "warning", "failure")
 
 
 @contextlib.contextmanager
@@ -25,7 +31,8 @@ def operation(settings, name: str, database: str = "", dry_run: bool = False,
     """``name`` is e.g. 'backup.full', 'restore.table', 'cleanup'. The caller may add
     result fields (backup_id, size, location ...) to the yielded record."""
     record: Dict[str, Any] = {"operation": name, "database": database, "who": audit.who(),
-                              "started_at": iso(utcnow()), "dry_run": dry_run, **details}
+                              "host": socket.gethostname(), "started_at": iso(utcnow()),
+                              "dry_run": dry_run, "backup_id": None, "error": None, **details}
     clock = time.monotonic()
     try:
         yield record
@@ -39,7 +46,8 @@ def operation(settings, name: str, database: str = "", dry_run: bool = False,
             record["exit_code"] = 1
         _finish(settings, record, clock)
         raise
-    record["outcome"] = "success"
+    if record.get("outcome") not in OUTCOMES[:2]:
+        record["outcome"] = "success"
     _finish(settings, record, clock)
 
 

@@ -139,6 +139,7 @@ def _decrypt(result: Dict[str, Any]) -> str:
     return (f"decrypted {result['input']} (key id {result['key_id']}; {result['checked']} "
             f"checked) -> {result['output']}: {human_bytes(result['bytes'])} {what}")
 
+
 def _cleanup(result: Dict[str, Any]) -> str:
     dry = result["dry_run"]
     lines = [f"{'dry run: ' if dry else ''}retention: {result['policy_text']}"]
@@ -188,15 +189,60 @@ def _render_keep(args, result: Dict[str, Any]):
     return None
 
 
+def _operation_line(op: Dict[str, Any]) -> str:
+    line = (f"{op.get('finished_at') or '?':<20} {op.get('operation') or '?':<16} "
+            f"{op.get('outcome') or '?':<8} {op.get('database') or '-':<16} "
+            f"{op.get('backup_id') or '-':<20} {float(op.get('duration_seconds') or 0):>7.1f}s "
+            f"{op.get('who') or ''}")
+    if op.get("error"):
+        line += f"\n    error: {op['error']}" + (f"\n    next step: {op['hint']}" if op.get("hint") else "")
+    return line
+
+
+def _recent_operations(result: Dict[str, Any]) -> str:
+    """The status block of recent operations (audit.recent(), newest first)."""
+    ops = result.get("recent_operations")
+    if not ops:
+        return ""
+    return "\nrecent operations:\n" + "\n".join(
+        "  " + line for op in ops for line in _operation_line(op).splitlines())
+
+
+def _log(result: Dict[str, Any]) -> str:
+    ops = result["operations"]
+    if not ops:
+        return f"no operations recorded in {result['log_dir']}"
+    return "\n".join(_operation_line(op) for op in ops)
+
+
+def _check(result: Dict[str, Any]) -> str:
+    lines = []
+    for warning in result["warnings"]:
+        lines.append(f"WARNING {warning['message']}")
+        if warning.get("hint"):
+            lines.append(f"  next step: {warning['hint']}")
+    for slot in result["slots"]:
+        lines.append(f"slot {slot['slot_name']} ({slot['slot_type']}, "
+                     f"{'active' if slot['active'] else 'inactive'}): "
+                     f"{human_bytes(slot['lag_bytes'] or 0)} of WAL held back")
+    if not result["warnings"]:
+        lines.insert(0, f"all is well ({', '.join(result['locations'])})")
+    return "\n".join(lines)
+
+
 def render(args, result: Dict[str, Any]) -> str:
     verb = args.verb
     keep = _render_keep(args, result)
     if keep is not None:
         return keep
+    if verb == "check":
+        return _check(result)
+    if verb == "log":
+        return _log(result)
     if verb in ("full", "schema", "data"):
         return _backup(result)
     if verb == "status":
-        return _status(result)
+        return _status(result) + _recent_operations(result)
     if verb == "restore":
         return _list(result) if args.action == "list" else _restore(result)
     if verb == "decrypt":
