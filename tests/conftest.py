@@ -20,6 +20,7 @@ from tests.support.pgserver import PgServer  # noqa: E402
 # Fixture modules of the other real parts (S3 server, webhook and SMTP receivers, Supabase
 # look-alike ...) live in tests/support/ and are registered here, one line each.
 pytest_plugins = [
+    "tests.support.supabase_fixture",
 ]
 
 SAMPLE = ROOT / "tests" / "support" / "sample.sql"

@@ -69,6 +69,10 @@ def _tables_to_count(conn, request: BackupRequest, tables: List[catalog.TableRef
 def run_backup(settings: Settings, spec: pg.ConnSpec, repo: Repository,
                request: BackupRequest) -> Dict[str, Any]:
     _validate(request)
+    from .supabase_conn import resolve_profile
+    if request.kind == "full" and resolve_profile(settings.get("PROFILE"), spec.host) == "supabase":
+        from . import supabase_backup
+        return supabase_backup.run_backup(settings, spec, repo, request)
     conn = pg.connect(spec)
     try:
         major = pg.server_major(conn)

@@ -30,6 +30,7 @@ class Manifest:
     encryption: Optional[Dict[str, Any]] = None
     verify: List[Dict[str, Any]] = field(default_factory=list)
     tool_version: str = ""
+    profile: str = "plain"  # plain | supabase (a folder of separate files, see supabase_backup)
     format: int = FORMAT
 
     @property

@@ -164,6 +164,11 @@ def run_restore(settings: Settings, repo: Repository, target: pg.ConnSpec,
                 request: RestoreRequest) -> Dict[str, Any]:
     _validate(request)
     source = resolve_source(repo, request)
+    if source.manifest is not None and source.manifest.profile == "supabase":
+        from . import supabase_restore  # a folder of separate files, restored in its own order
+        prefix = source.key[:-len(source.manifest.files[0].name)]
+        return supabase_restore.run_restore(settings, source.storage, prefix, source.manifest,
+                                            target, request)
     refs = _table_refs(source, request) if request.mode == "table" else []
     clock = time.monotonic()
     # 1. Every byte is checked before the target is touched.
