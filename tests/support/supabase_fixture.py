@@ -354,7 +354,7 @@ def snapshot(project: Project) -> Dict[str, List]:
                     "JOIN pg_class c ON c.oid = d.objoid AND d.classoid = 'pg_class'::regclass "
                     "ORDER BY 1, 2",
         "acl_todos": "SELECT grantee::regrole::text, privilege_type FROM "
-                     "aclexplode((SELECT relacl FROM pg_class WHERE oid = 'public.todos'::regclass)) "
+                     "aclexplode((SELECT relacl FROM pg_class WHERE oid = to_regclass('public.todos'))) "
                      "WHERE grantee <> 0 ORDER BY 1, 2",
         "roles": "SELECT rolname, rolcanlogin, rolinherit, rolconnlimit, rolconfig FROM pg_roles "
                  "WHERE rolname IN ('reporting', 'app_worker') ORDER BY 1",

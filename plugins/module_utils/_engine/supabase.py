@@ -223,14 +223,15 @@ def platform_triggers(conn: psycopg.Connection, schemas: List[str]) -> List[Dict
     """Triggers on platform tables that call a function of the user's (handle_new_user on
     auth.users is the classic); the platform's own call functions in its own schemas."""
     rows = conn.execute("""
-        SELECT n.nspname, c.relname, t.tgname, pg_get_triggerdef(t.oid), t.tgenabled
+        SELECT n.nspname, c.relname, t.tgname, pg_get_triggerdef(t.oid), t.tgenabled,
+               t.tgfoid::regprocedure::text
         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
         JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace
         WHERE NOT t.tgisinternal AND NOT (n.nspname = ANY(%s)) AND pn.nspname = ANY(%s)
         ORDER BY 1, 2, 3""", (schemas, schemas)).fetchall()
-    return [{"schema": r[0], "table": r[1], "name": r[2], "definition": r[3], "enabled": r[4]}
-            for r in rows if is_platform_schema(r[0])]
+    return [{"schema": r[0], "table": r[1], "name": r[2], "definition": r[3], "enabled": r[4],
+             "function": r[5]} for r in rows if is_platform_schema(r[0])]
 
 
 def platform_policies(conn: psycopg.Connection) -> List[Dict[str, Any]]:
@@ -263,11 +264,16 @@ def platform_sql(triggers, policies, members) -> bytes:
              "-- pg_dump of the user's schemas leaves these out; the documented migration",
              "-- loses them."]
     for t in triggers:
+        # Only the table's owner may drop a trigger (TRIGGER privilege allows creating one):
+        # on Supabase 'postgres' can add triggers to auth.users but never drop them.
         table = f"{q(t['schema'])}.{q(t['table'])}"
-        lines.append(f"DROP TRIGGER IF EXISTS {q(t['name'])} ON {table};")
-        lines.append(t["definition"] + ";")
+        create = t["definition"]
         if t["enabled"] == "D":
-            lines.append(f"ALTER TABLE {table} DISABLE TRIGGER {q(t['name'])};")
+            create += f"; ALTER TABLE {table} DISABLE TRIGGER {q(t['name'])}"
+        lines.append(
+            "DO $sandstone$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = "
+            f"{lit(table)}::regclass AND tgname = {lit(t['name'])}) THEN {create}; END IF; "
+            "END $sandstone$;")
     for p in policies:
         table = f"{q(p['schema'])}.{q(p['table'])}"
         text = (f"CREATE POLICY {q(p['name'])} ON {table} AS "
@@ -292,14 +298,22 @@ def platform_sql(triggers, policies, members) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def drop_platform_objects_sql(triggers, policies) -> List[str]:
-    """Run before a forced schema restore: the user's triggers on platform tables depend on
-    user functions that --clean drops."""
-    out = [f"DROP TRIGGER IF EXISTS {q(t['name'])} ON {q(t['schema'])}.{q(t['table'])};"
-           for t in triggers]
-    out += [f"DROP POLICY IF EXISTS {q(p['name'])} ON {q(p['schema'])}.{q(p['table'])};"
+def drop_platform_objects_sql(policies) -> List[str]:
+    """Run before a forced schema restore: the user's policies on platform tables may call
+    user functions that --clean drops. (Triggers cannot be dropped by a non-owner; their
+    functions are replaced in place instead, see keep_trigger_functions.)"""
+    return [f"DROP POLICY IF EXISTS {q(p['name'])} ON {q(p['schema'])}.{q(p['table'])};"
             for p in policies]
-    return out
+
+
+def keep_trigger_functions(script: str, triggers) -> str:
+    """In a --clean restore script, replace the functions that triggers on platform tables
+    call instead of dropping them: the trigger depends on its function, and only the
+    platform table's owner could drop the trigger."""
+    for fn in {t["function"] for t in triggers if t.get("function")}:
+        script = script.replace(f"DROP FUNCTION IF EXISTS {fn};\n", "")
+        script = script.replace(f"CREATE FUNCTION {fn} ", f"CREATE OR REPLACE FUNCTION {fn} ")
+    return script
 
 
 # --- facts the restore is verified against -----------------------------------------------

@@ -151,8 +151,7 @@ def _pre_sql(facts: Dict[str, Any], force: bool) -> str:
             lines.append(f"CREATE EXTENSION IF NOT EXISTS {supabase.q(ext['name'])} "
                          f"WITH SCHEMA {supabase.q(ext['schema'])};")
     if force:
-        lines += supabase.drop_platform_objects_sql(facts["platform_triggers"],
-                                                    facts["platform_policies"])
+        lines += supabase.drop_platform_objects_sql(facts["platform_policies"])
     lines.append("RESET search_path;")
     return "\n".join(lines) + "\n"
 
@@ -176,6 +175,11 @@ def _restore_schema(tmp, parts_bytes, facts, target, tools, force, user, env) ->
         argv += ["--clean", "--if-exists"]
     pgtools.Process("pg_restore", argv + [archive], env, stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL).finish()
+    if force:
+        with open(script, encoding="utf-8") as handle:
+            text = supabase.keep_trigger_functions(handle.read(), facts["platform_triggers"])
+        with open(script, "w", encoding="utf-8") as handle:
+            handle.write(text)
     files = {"pre.sql": _pre_sql(facts, force), "platform.sql": parts_bytes["platform"].decode(),
              "acl.sql": supabase.revoke_extra_privileges_sql(facts["acl"])}
     for name, text in files.items():
