@@ -28,6 +28,17 @@ options:
     description: Compression algorithm; defaults to C(COMPRESSION) from the configuration (gzip).
     type: str
     choices: [gzip, zstd, none]
+  profile:
+    description:
+      - C(supabase) takes a full backup a fresh Supabase project can be restored from as its non-superuser C(postgres)
+        role: custom roles (no passwords), the schema of the user's schemas, the data of the user's tables plus
+        C(auth.users), C(auth.identities), C(storage.buckets) and C(storage.objects), and the user's triggers and
+        policies on platform tables, all from one snapshot. See docs/SUPABASE.md.
+      - C(plain) is one C(pg_dump) of the database. C(auto) (the default, C(PROFILE) in the configuration) picks
+        C(supabase) for C(*.supabase.co) and C(*.supabase.com) hosts.
+      - Schema and data backups are always plain.
+    type: str
+    choices: [auto, plain, supabase]
 extends_documentation_fragment:
   - sandstone.backup.connection
   - sandstone.backup.repository
@@ -79,10 +90,11 @@ def main():
     sm = SandstoneModule(
         dict(type=dict(type="str", default="full", choices=["full", "schema", "data"]),
              tables=dict(type="list", elements="str", default=[]),
-             compression=dict(type="str", choices=["gzip", "zstd", "none"])),
+             compression=dict(type="str", choices=["gzip", "zstd", "none"]),
+             profile=dict(type="str", choices=["auto", "plain", "supabase"])),
         supports_check_mode=True)
     p = sm.params
-    sm.run(api.backup, sm.context(), p["type"], p["tables"], dry_run=sm.module.check_mode,
+    sm.run(api.backup, sm.context(PROFILE=p["profile"]), p["type"], p["tables"], dry_run=sm.module.check_mode,
            compression=p["compression"])
 
 

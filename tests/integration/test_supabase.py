@@ -164,3 +164,48 @@ def test_failed_data_step_says_what_committed(sb_cli, supabase_source, supabase_
     with supabase_target.superuser() as conn:
         assert conn.execute("SELECT count(*) FROM public.todos").fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM auth.users").fetchone() == (0,)
+
+
+def test_modules_move_a_project_and_refuse_a_plain_dump(tmp_path, supabase_source, supabase_target):
+    from tests.support.ansible_run import run_playbook, task_results
+    storage = tmp_path / "storage"
+    playbook = f"""
+- hosts: localhost
+  gather_facts: false
+  vars:
+    conn: &conn
+      db_url: "{supabase_source.url()}"
+      backup_dir: "{storage}"
+  tasks:
+    - name: plan
+      sandstone.backup.pg_backup: {{<<: *conn, profile: supabase}}
+      check_mode: true
+    - name: backup
+      sandstone.backup.pg_backup: {{<<: *conn, profile: supabase}}
+    - name: restore
+      sandstone.backup.pg_restore_pit:
+        <<: *conn
+        backup: "{{{{ backup.backup_id | default('latest') }}}}"
+        target_url: "{supabase_target.url()}"
+    - name: plain backup
+      sandstone.backup.pg_backup: {{<<: *conn, profile: plain}}
+    - name: plain into supabase
+      sandstone.backup.pg_restore_pit:
+        <<: *conn
+        backup: latest
+        profile: supabase
+        target_url: "{supabase_target.url()}"
+        force: true
+      ignore_errors: true
+"""
+    data = run_playbook(tmp_path, playbook)
+    results = task_results(data)
+    plan = results["plan"]
+    assert plan["dry_run"] is True and plan["profile"] == "supabase"
+    assert plan["user_schemas"] == ["app", "public"] and sorted(plan["roles"]) == ["app_worker", "reporting"]
+    assert results["backup"]["profile"] == "supabase"
+    assert results["restore"]["steps"] == ["roles", "schema", "data", "verify"]
+    assert checksums(supabase_target) == checksums(supabase_source)
+    refused = results["plain into supabase"]
+    assert refused["failed"] and "a plain dump does not restore into a Supabase project" in refused["msg"]
+    assert "pg-Pa55" not in data["_raw"]

@@ -169,6 +169,8 @@ def run_restore(settings: Settings, repo: Repository, target: pg.ConnSpec,
         prefix = source.key[:-len(source.manifest.files[0].name)]
         return supabase_restore.run_restore(settings, source.storage, prefix, source.manifest,
                                             target, request)
+    from .supabase_conn import refuse_plain_into_supabase
+    refuse_plain_into_supabase(settings.get("PROFILE"), target.host, request.mode, source.label)
     refs = _table_refs(source, request) if request.mode == "table" else []
     clock = time.monotonic()
     # 1. Every byte is checked before the target is touched.

@@ -251,6 +251,16 @@ def platform_policies(conn: psycopg.Connection) -> List[Dict[str, Any]]:
             for r in rows if is_platform_schema(r[0])]
 
 
+def user_event_triggers(conn: psycopg.Connection, schemas: List[str]) -> List[str]:
+    """Event triggers calling the user's functions: only a superuser may create one, so a
+    project's postgres cannot restore them (the platform's own live in platform schemas)."""
+    rows = conn.execute("""
+        SELECT e.evtname FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid
+        JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = ANY(%s) ORDER BY 1""",
+                        (schemas,)).fetchall()
+    return [r[0] for r in rows]
+
+
 def publication_tables(conn: psycopg.Connection) -> List[Dict[str, str]]:
     rows = conn.execute("SELECT schemaname, tablename FROM pg_publication_tables "
                         "WHERE pubname = %s ORDER BY 1, 2", (REALTIME_PUBLICATION,)).fetchall()
@@ -437,4 +447,5 @@ def facts(conn: psycopg.Connection, schemas: Optional[List[str]] = None) -> Dict
             "rls": rls_flags(conn, schemas), "acl": acls(conn, schemas),
             "platform_triggers": platform_triggers(conn, schemas),
             "platform_policies": platform_policies(conn),
-            "realtime_tables": publication_tables(conn), "extensions": extensions(conn)}
+            "realtime_tables": publication_tables(conn), "extensions": extensions(conn),
+            "event_triggers": user_event_triggers(conn, schemas)}

@@ -157,7 +157,12 @@ def _take(spec, repo, request, dump, server_version) -> Dict[str, Any]:
         snap.close()
     log.info("backup full (profile supabase) %s finished: %d bytes in %.1fs", backup_id,
              manifest.size, manifest.duration_seconds)
-    return {"changed": True, "backup_id": backup_id, "profile": "supabase",
+    warnings = [f"event trigger {name} is not in the backup: only a superuser can create event "
+                f"triggers, which a Supabase project's postgres is not" for name in
+                facts["event_triggers"]]
+    for warning in warnings:
+        log.warning("backup: %s", warning)
+    return {"changed": True, "backup_id": backup_id, "profile": "supabase", "warnings": warnings,
             "location": repo.storage.location(folder), "manifest": manifest.summary(),
             "files": [f.to_dict() for f in manifest.files], "tables": counted,
             "roles": [r["rolname"] for r in roles], "user_schemas": schemas}

@@ -34,6 +34,17 @@ def resolve_profile(setting: Optional[str], host: str) -> str:
     return value
 
 
+def refuse_plain_into_supabase(setting: Optional[str], target_host: str, mode: str,
+                               label: str) -> None:
+    """A plain pg_dump replays platform DDL, ALTER ROLE ... NOSUPERUSER and the source's
+    grants, which a project's non-superuser postgres cannot run: refuse before touching it."""
+    if mode in ("full", "schema") and resolve_profile(setting, target_host) == "supabase":
+        raise ConfigError(f"{label} is a plain backup and the target is restored with the "
+                          f"supabase profile; a plain dump does not restore into a Supabase project",
+                          "take a backup with --profile supabase, or pass --profile plain to "
+                          "restore it anyway")
+
+
 def project_ref(host: str, user: str) -> Optional[str]:
     """The project ref from db.<ref>.supabase.co or from the pooler user postgres.<ref>."""
     match = DIRECT_HOST.match((host or "").lower())

@@ -265,7 +265,7 @@ def run_restore(settings, storage, prefix: str, manifest: Manifest, target: pg.C
         major = pg.server_major(conn)
     _preflight(target, request, state)
     plan = {"mode": "full", "profile": "supabase", "backup": manifest.id,
-            "target": target.describe(), "verified_bytes": verified,
+            "target": target.describe(), "verified_bytes": verified, "create_database": False,
             "overwrite": bool(request.force and (state["objects"] or any(
                 state["platform_rows"].values()))),
             "roles": facts.get("roles", []), "user_schemas": facts.get("user_schemas", []),
