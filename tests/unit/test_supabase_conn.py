@@ -141,3 +141,17 @@ def test_reserved_roles(name, reserved):
                                            ("public", False), ("app", False)])
 def test_platform_schemas(name, platform):
     assert supabase.is_platform_schema(name) is platform
+
+
+def test_cli_refuses_the_transaction_pooler_before_connecting(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "SUPABASE_", "SANDSTONE_"))}
+    env.update(SUPABASE_DB_URL=f"postgresql://postgres.abcdefghijklmnop:pw@{POOLER}:6543/postgres",
+               BACKUP_DIR=str(tmp_path / "storage"), LOG_DIR=str(tmp_path / "logs"))
+    proc = subprocess.run([sys.executable, "-m", "sandstone_backup.cli", "full"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert f"postgres.abcdefghijklmnop:PASSWORD@{POOLER}:5432/postgres" in proc.stderr
+    assert not (tmp_path / "storage" / "full").exists()
