@@ -209,3 +209,18 @@ def test_modules_move_a_project_and_refuse_a_plain_dump(tmp_path, supabase_sourc
     refused = results["plain into supabase"]
     assert refused["failed"] and "a plain dump does not restore into a Supabase project" in refused["msg"]
     assert "pg-Pa55" not in data["_raw"]
+
+
+def test_an_owner_the_target_refuses_fails_verification_loudly(sb_cli, supabase_source,
+                                                               supabase_target):
+    with supabase_source.superuser() as conn:  # made by a superuser: reporting may not own here
+        conn.execute("REVOKE CREATE ON SCHEMA app FROM reporting")
+    backup = sb_cli("full", "--profile", "supabase", "--json").json()
+    result = sb_cli("restore", "full", backup["backup_id"], check=False)
+    assert result.code == 4
+    assert "differs from the backup: owners differs" in result.err
+    assert '"app.open_count(uuid)", "reporting"' in result.err and "committed" in result.err
+    with supabase_target.superuser() as conn:  # everything else is there
+        assert conn.execute("SELECT count(*) FROM public.todos").fetchone() == (120,)
+        assert conn.execute("SELECT pg_get_userbyid(relowner) FROM pg_class "
+                            "WHERE oid = 'app.open_todos'::regclass").fetchone() == ("postgres",)

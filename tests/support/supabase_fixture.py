@@ -223,6 +223,10 @@ ALTER PUBLICATION supabase_realtime ADD TABLE public.messages, public.todos;
 
 CREATE SCHEMA app;
 CREATE TABLE app.audit (id bigserial PRIMARY KEY, what text, at timestamptz DEFAULT now());
+CREATE VIEW app.open_todos AS SELECT user_id, count(*) AS open FROM public.todos
+    WHERE NOT is_complete GROUP BY user_id;
+CREATE FUNCTION app.open_count(uid uuid) RETURNS bigint LANGUAGE sql STABLE
+    AS $$ SELECT open FROM app.open_todos WHERE user_id = uid $$;
 
 CREATE POLICY "Avatar images are publicly accessible." ON storage.objects
     FOR SELECT USING (bucket_id = 'avatars');
@@ -309,6 +313,10 @@ def make_project(server: PgServer, dbname: str, with_app: bool) -> Project:
         with project.connect_as_postgres() as conn:  # the developer is postgres, not a superuser
             conn.execute(APP_SQL)
             conn.execute(DATA_SQL % {"users": users})
+        with project.superuser() as conn:  # objects that belong to a custom role
+            conn.execute("GRANT USAGE, CREATE ON SCHEMA app TO reporting")
+            conn.execute("ALTER VIEW app.open_todos OWNER TO reporting")
+            conn.execute("ALTER FUNCTION app.open_count(uuid) OWNER TO reporting")
     return project
 
 
@@ -363,6 +371,11 @@ def snapshot(project: Project) -> Dict[str, List]:
         "indexes": "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
                    "WHERE indrelid IN (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = "
                    "c.relnamespace WHERE n.nspname IN ('public', 'app')) ORDER BY 1",
+        "owners": "SELECT c.oid::regclass::text, pg_get_userbyid(c.relowner) FROM pg_class c "
+                  "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('public', 'app') "
+                  "UNION ALL SELECT p.oid::regprocedure::text, pg_get_userbyid(p.proowner) "
+                  "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                  "WHERE n.nspname IN ('public', 'app') ORDER BY 1",
         "roles": "SELECT rolname, rolcanlogin, rolinherit, rolconnlimit, rolconfig FROM pg_roles "
                  "WHERE rolname IN ('reporting', 'app_worker') ORDER BY 1",
         "members": "SELECT r.rolname, m.rolname FROM pg_auth_members a JOIN pg_roles r "

@@ -378,6 +378,64 @@ def acls(conn: psycopg.Connection, schemas: List[str]) -> Dict[str, List[List[st
     return {r[0]: [list(pair) for pair in r[1]] for r in rows}
 
 
+def owners(conn: psycopg.Connection, schemas: List[str]) -> List[List[str]]:
+    """[kind, name, owner] of the user's schemas, relations and routines. A non-superuser
+    restore creates everything as itself; these put the owners back. Sequences owned by a
+    table follow the table and are left out."""
+    rows = conn.execute("""
+        SELECT 'SCHEMA', quote_ident(n.nspname), pg_get_userbyid(n.nspowner)
+        FROM pg_namespace n WHERE n.nspname = ANY(%(s)s) AND n.nspname <> 'public'
+        UNION ALL
+        SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                              WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE'
+                              ELSE 'TABLE' END, c.oid::regclass::text, pg_get_userbyid(c.relowner)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND n.nspname = ANY(%(s)s)
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                          AND d.objid = c.oid AND (d.deptype = 'e' OR (c.relkind = 'S'
+                          AND d.deptype IN ('a', 'i') AND d.refclassid = 'pg_class'::regclass)))
+        UNION ALL
+        SELECT 'ROUTINE', p.oid::regprocedure::text, pg_get_userbyid(p.proowner)
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = ANY(%(s)s) AND p.prokind <> 'a'
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                          AND d.objid = p.oid AND d.deptype = 'e')
+        ORDER BY 1, 2""", {"s": schemas}).fetchall()
+    return [list(r) for r in rows]
+
+
+def set_owners_sql(wanted: List[List[str]]) -> str:
+    """A DO block for the schema transaction: give each object back to its owner. A
+    non-superuser may do that only as a member of the new owner, so membership is granted
+    for the moment (CREATEROLE allows it) and revoked again."""
+    payload = json.dumps(wanted).replace("$own$", "")
+    return f"""DO $sandstone$
+DECLARE
+    item jsonb; new_owner text; granted boolean;
+BEGIN
+    SET LOCAL search_path = pg_catalog;
+    FOR item IN SELECT * FROM jsonb_array_elements($own${payload}$own$::jsonb) LOOP
+        new_owner := item ->> 2;
+        CONTINUE WHEN new_owner = current_user;
+        granted := false;
+        IF NOT pg_has_role(current_user, new_owner, 'MEMBER') THEN
+            EXECUTE format('GRANT %I TO %I', new_owner, current_user);
+            granted := true;
+        END IF;
+        BEGIN  -- a refused owner change is reported by the verification, not fatal here
+            EXECUTE format('ALTER %s %s OWNER TO %I', item ->> 0, item ->> 1, new_owner);
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE WARNING 'sandstone: % % stays owned by %: %', item ->> 0, item ->> 1,
+                current_user, SQLERRM;
+        END;
+        IF granted THEN
+            EXECUTE format('REVOKE %I FROM %I', new_owner, current_user);
+        END IF;
+    END LOOP;
+END $sandstone$;
+"""
+
+
 def extensions(conn: psycopg.Connection) -> List[Dict[str, str]]:
     rows = conn.execute("SELECT e.extname, n.nspname, e.extversion FROM pg_extension e "
                         "JOIN pg_namespace n ON n.oid = e.extnamespace "
@@ -448,4 +506,5 @@ def facts(conn: psycopg.Connection, schemas: Optional[List[str]] = None) -> Dict
             "platform_triggers": platform_triggers(conn, schemas),
             "platform_policies": platform_policies(conn),
             "realtime_tables": publication_tables(conn), "extensions": extensions(conn),
-            "event_triggers": user_event_triggers(conn, schemas)}
+            "event_triggers": user_event_triggers(conn, schemas),
+            "owners": owners(conn, schemas)}

@@ -14,6 +14,7 @@ The target's own settings (app.settings.jwt_secret ...) are never touched: datab
 settings are not in the backup. A failure says which steps committed."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -123,7 +124,7 @@ def _toc(restore_tool, archive: str, env, user: str) -> Dict[str, Any]:
     if proc.returncode != 0:
         raise ToolError(f"pg_restore -l failed: {proc.stderr.decode(errors='replace').strip()}",
                         "the schema archive is unreadable; use another backup")
-    keep, warnings, owners = [], [], {}
+    keep, warnings = [], []
     for line in proc.stdout.decode("utf-8", "replace").splitlines():
         if any(p.match(line) for p in SKIP_TOC):
             continue
@@ -132,16 +133,26 @@ def _toc(restore_tool, archive: str, env, user: str) -> Dict[str, Any]:
             warnings.append(f"default privileges of role {acl.group(1)} not restored "
                             f"(only that role may set them): {line.split(' ', 3)[-1]}")
             continue
-        if line and not line.startswith(";"):
-            owner = line.rsplit(" ", 1)[-1]
-            if owner not in (user, "pg_database_owner", "-"):
-                owners[owner] = owners.get(owner, 0) + 1
         keep.append(line)
-    for owner, count in sorted(owners.items()):
-        warnings.append(f"{count} objects owned by {owner} in the source are owned by {user} "
-                        f"now (a non-superuser restore cannot give them away); "
-                        f"ALTER ... OWNER TO {owner} where it matters")
     return {"list": "\n".join(keep) + "\n", "warnings": warnings}
+
+
+def _owners(conn: psycopg.Connection, wanted: List[List[str]], user: str):
+    """The owners a non-superuser can give objects to: existing, non-superuser, custom roles.
+    The rest stay owned by ``user``, said in a warning per owner."""
+    roles = {r[0]: r[1] for r in conn.execute("SELECT rolname, rolsuper FROM pg_roles")}
+    doable, skipped = [], {}
+    for kind, name, owner in wanted:
+        if owner == user:
+            continue
+        if owner in roles and not roles[owner] and not supabase.is_reserved_role(owner):
+            doable.append([kind, name, owner])
+        else:
+            skipped[owner] = skipped.get(owner, 0) + 1
+    warnings = [f"{count} object(s) owned by {owner} in the source are owned by {user} now "
+                f"({'a platform or superuser role' if owner in roles else 'no such role'}; a "
+                f"non-superuser cannot give objects to it)" for owner, count in sorted(skipped.items())]
+    return doable, warnings
 
 
 def _pre_sql(facts: Dict[str, Any], force: bool) -> str:
@@ -161,7 +172,8 @@ def _psql(psql_tool, target: pg.ConnSpec) -> List[str]:
             "--single-transaction", f"--dbname={target.conninfo()}"]
 
 
-def _restore_schema(tmp, parts_bytes, facts, target, tools, force, user, env) -> List[str]:
+def _restore_schema(tmp, parts_bytes, facts, target, tools, force, user, env,
+                    owners: List[List[str]]) -> List[str]:
     archive = os.path.join(tmp, "schema.dump")
     with open(archive, "wb") as handle:
         handle.write(parts_bytes["schema"])
@@ -181,12 +193,13 @@ def _restore_schema(tmp, parts_bytes, facts, target, tools, force, user, env) ->
         with open(script, "w", encoding="utf-8") as handle:
             handle.write(text)
     files = {"pre.sql": _pre_sql(facts, force), "platform.sql": parts_bytes["platform"].decode(),
+             "owners.sql": supabase.set_owners_sql(owners),
              "acl.sql": supabase.revoke_extra_privileges_sql(facts["acl"])}
     for name, text in files.items():
         with open(os.path.join(tmp, name), "w", encoding="utf-8") as handle:
             handle.write(text)
     argv = _psql(tools["psql"], target)
-    for name in ("pre.sql", "schema.sql", "platform.sql", "acl.sql"):
+    for name in ("pre.sql", "schema.sql", "platform.sql", "owners.sql", "acl.sql"):
         argv += ["-f", os.path.join(tmp, name)]
     pgtools.Process("psql", argv, env, stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL).finish()
@@ -206,7 +219,8 @@ def _restore_data(storage, prefix, record, facts, target, tools, force, env) -> 
     pgtools.stream_into(stages, env, pipeline.read_plain(storage, prefix + record.name, record))
 
 
-def _verify(target: pg.ConnSpec, manifest: Manifest, facts: Dict[str, Any]) -> Dict[str, Any]:
+def _verify(target: pg.ConnSpec, manifest: Manifest, facts: Dict[str, Any],
+            owners: List[List[str]]) -> Dict[str, Any]:
     schemas = facts["user_schemas"]
     with pg.connect(target) as conn:
         supabase.catalog_session(conn)
@@ -218,10 +232,13 @@ def _verify(target: pg.ConnSpec, manifest: Manifest, facts: Dict[str, Any]) -> D
                "realtime_tables": [m for m in supabase.publication_tables(conn)
                                    if m["schema"] in schemas],
                "platform_triggers": supabase.platform_triggers(conn, schemas),
-               "acl": {k: v for k, v in supabase.acls(conn, schemas).items() if k in facts["acl"]}}
+               "acl": {k: v for k, v in supabase.acls(conn, schemas).items() if k in facts["acl"]},
+               "owners": [o for o in supabase.owners(conn, schemas)
+                          if [o[0], o[1]] in [[w[0], w[1]] for w in owners]]}
     wanted = {"rls": facts["rls"], "policies": facts["policies"],
               "realtime_tables": [m for m in facts["realtime_tables"] if m["schema"] in schemas],
-              "platform_triggers": facts["platform_triggers"], "acl": facts["acl"]}
+              "platform_triggers": facts["platform_triggers"], "acl": facts["acl"],
+              "owners": owners}
     differences = []
     for name, expected in wanted.items():
         if now[name] != expected:
@@ -236,10 +253,16 @@ def _difference(name: str, expected, actual) -> str:
     if isinstance(expected, dict):
         keys = sorted(k for k in set(expected) | set(actual) if expected.get(k) != actual.get(k))
         return f"{name} differs for {', '.join(keys[:5])}"
-    exp = {str(sorted(e.items())) for e in expected}
-    act = {str(sorted(a.items())) for a in actual}
-    return (f"{name} differs: {len(exp - act)} missing in the target, "
-            f"{len(act - exp)} not in the source")
+    exp = {json.dumps(e, sort_keys=True) for e in expected}
+    act = {json.dumps(a, sort_keys=True) for a in actual}
+    missing, extra = sorted(exp - act), sorted(act - exp)
+    text = f"{name} differs: {len(missing)} missing in the target"
+    if missing:
+        text += f" (first: {missing[0]})"
+    text += f", {len(extra)} not in the source"
+    if extra:
+        text += f" (first: {extra[0]})"
+    return text
 
 
 def run_restore(settings, storage, prefix: str, manifest: Manifest, target: pg.ConnSpec,
@@ -285,10 +308,13 @@ def run_restore(settings, storage, prefix: str, manifest: Manifest, target: pg.C
         roles = _restore_roles(target, small["roles"].decode("utf-8"))
         result["roles"] = roles
         done.append("roles")
+        with pg.connect(target) as conn:  # after the roles step: owners may be new roles
+            owners, owner_warnings = _owners(conn, facts.get("owners", []), state["user"])
+        result["warnings"] += owner_warnings
         with pg.libpq_env(target) as env, tempfile.TemporaryDirectory(
                 prefix="sandstone-supabase-") as tmp:
             result["warnings"] += _restore_schema(tmp, small, facts, target, tools,
-                                                  request.force, state["user"], env)
+                                                  request.force, state["user"], env, owners)
             done.append("schema")
             _restore_data(storage, prefix, parts["data"], facts, target, tools, request.force,
                           env)
@@ -308,7 +334,7 @@ def run_restore(settings, storage, prefix: str, manifest: Manifest, target: pg.C
     if logins:
         result["warnings"].append(f"{len(logins)} restored login role(s) have no password "
                                   f"(backups never hold them); set one with ALTER ROLE ... PASSWORD")
-    checks = _verify(target, manifest, facts)
+    checks = _verify(target, manifest, facts, owners)
     result.update(tables=checks["tables"], verified=checks["checked"],
                   duration_seconds=round(time.monotonic() - clock, 3), steps=done + ["verify"])
     for warning in result["warnings"]:
