@@ -408,7 +408,8 @@ def set_owners_sql(wanted: List[List[str]]) -> str:
     """A DO block for the schema transaction: give each object back to its owner. A
     non-superuser may do that only as a member of the new owner, so membership is granted
     for the moment (CREATEROLE allows it) and revoked again."""
-    payload = json.dumps(wanted).replace("$own$", "")
+    # names cannot end the dollar quotes (a name that tries is then reported as a difference)
+    payload = json.dumps(wanted).replace("$own$", "").replace("$sandstone$", "")
     return f"""DO $sandstone$
 DECLARE
     item jsonb; new_owner text; granted boolean;
@@ -417,20 +418,22 @@ BEGIN
     FOR item IN SELECT * FROM jsonb_array_elements($own${payload}$own$::jsonb) LOOP
         new_owner := item ->> 2;
         CONTINUE WHEN new_owner = current_user;
-        granted := false;
-        IF NOT pg_has_role(current_user, new_owner, 'MEMBER') THEN
-            EXECUTE format('GRANT %I TO %I', new_owner, current_user);
-            granted := true;
-        END IF;
-        BEGIN  -- a refused owner change is reported by the verification, not fatal here
+        -- a refused change is reported by the verification afterwards, not fatal here;
+        -- the block is a subtransaction: a failed ALTER takes its GRANT back with it
+        BEGIN
+            granted := false;
+            IF NOT pg_has_role(current_user, new_owner, 'MEMBER') THEN
+                EXECUTE format('GRANT %I TO %I', new_owner, current_user);
+                granted := true;
+            END IF;
             EXECUTE format('ALTER %s %s OWNER TO %I', item ->> 0, item ->> 1, new_owner);
-        EXCEPTION WHEN insufficient_privilege THEN
+            IF granted THEN
+                EXECUTE format('REVOKE %I FROM %I', new_owner, current_user);
+            END IF;
+        EXCEPTION WHEN insufficient_privilege OR invalid_grant_operation THEN
             RAISE WARNING 'sandstone: % % stays owned by %: %', item ->> 0, item ->> 1,
                 current_user, SQLERRM;
         END;
-        IF granted THEN
-            EXECUTE format('REVOKE %I FROM %I', new_owner, current_user);
-        END IF;
     END LOOP;
 END $sandstone$;
 """
@@ -446,7 +449,8 @@ def extensions(conn: psycopg.Connection) -> List[Dict[str, str]]:
 def revoke_extra_privileges_sql(source_acls: Dict[str, List[List[str]]]) -> str:
     """A DO block for the schema transaction: revoke what the target's default privileges
     added that the source did not have (and grant what is missing)."""
-    payload = json.dumps(source_acls, sort_keys=True).replace("$acl$", "")
+    payload = json.dumps(source_acls, sort_keys=True).replace("$acl$", "").replace(
+        "$sandstone$", "")
     return f"""DO $sandstone$
 DECLARE
     wanted jsonb := $acl${payload}$acl$::jsonb;
