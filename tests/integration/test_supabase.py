@@ -8,7 +8,6 @@ import gzip
 import json
 import os
 import subprocess
-import sys
 
 import psycopg
 import pytest

@@ -24,7 +24,6 @@ import time
 from typing import Any, Dict, List, Optional
 
 import psycopg
-from psycopg import sql
 
 from . import catalog, pg, pgtools, pipeline, supabase
 from .catalog import TableRef
