@@ -210,11 +210,16 @@ def test_modules_move_a_project_and_refuse_a_plain_dump(tmp_path, supabase_sourc
     assert "pg-Pa55" not in data["_raw"]
 
 
-def test_an_owner_the_target_refuses_fails_verification_loudly(sb_cli, supabase_source,
+def test_superuser_made_source_owner_refused_and_event_trigger_reported(sb_cli, supabase_source,
                                                                supabase_target):
     with supabase_source.superuser() as conn:  # made by a superuser: reporting may not own here
         conn.execute("REVOKE CREATE ON SCHEMA app FROM reporting")
+        conn.execute("CREATE FUNCTION public.log_ddl() RETURNS event_trigger LANGUAGE plpgsql "
+                     "AS $$ BEGIN END $$")
+        conn.execute("CREATE EVENT TRIGGER log_ddl ON ddl_command_end "
+                     "EXECUTE FUNCTION public.log_ddl()")
     backup = sb_cli("full", "--profile", "supabase", "--json").json()
+    assert any("event trigger log_ddl is not in the backup" in w for w in backup["warnings"])
     result = sb_cli("restore", "full", backup["backup_id"], check=False)
     assert result.code == 4
     assert "differs from the backup: owners differs" in result.err
