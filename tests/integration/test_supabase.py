@@ -89,6 +89,7 @@ def test_project_moves_to_a_fresh_project_as_non_superuser(sb_cli, supabase_sour
     assert ("anon", "SELECT") not in facts_b["acl_todos"]  # the user's REVOKE stayed revoked
     assert ("auth.users", "on_auth_user_created") in {r[:2] for r in facts_b["user_triggers"]}
     assert facts_b["publication"] == [("public", "messages"), ("public", "todos")]
+    assert ("public", "todos_id_seq", 120) in facts_b["sequences"]
     assert len(facts_b["roles"]) == 2 and facts_b["roles"][0][4] == ["statement_timeout=5s"]
 
     with supabase_target.superuser() as conn:
@@ -131,6 +132,10 @@ def test_non_empty_target_is_refused_and_unchanged_then_force_replaces(
                      "('9a9a9a9a-0000-4000-8000-000000000001', 'early@example.com')")
     before = checksums(supabase_target, ["auth.users", "storage.objects"])
     facts_before = snapshot(supabase_target)
+
+    supabase_target.server.create_database("plain")  # not a project: no auth schema
+    plain = sb_cli("restore", "full", backup["backup_id"], "--target-db", "plain", check=False)
+    assert plain.code == 2 and "is not a Supabase project" in plain.err
 
     plan = sb_cli("restore", "full", backup["backup_id"], "--force", "--dry-run", "--json").json()
     assert plan["dry_run"] is True and plan["plan"]["overwrite"] is True

@@ -376,6 +376,8 @@ def snapshot(project: Project) -> Dict[str, List]:
                   "UNION ALL SELECT p.oid::regprocedure::text, pg_get_userbyid(p.proowner) "
                   "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
                   "WHERE n.nspname IN ('public', 'app') ORDER BY 1",
+        "sequences": "SELECT schemaname, sequencename, last_value FROM pg_sequences "
+                     "WHERE schemaname IN ('public', 'app') ORDER BY 1, 2",
         "roles": "SELECT rolname, rolcanlogin, rolinherit, rolconnlimit, rolconfig FROM pg_roles "
                  "WHERE rolname IN ('reporting', 'app_worker') ORDER BY 1",
         "members": "SELECT r.rolname, m.rolname FROM pg_auth_members a JOIN pg_roles r "
