@@ -31,8 +31,8 @@ options:
   profile:
     description:
       - C(supabase) takes a full backup a fresh Supabase project can be restored from as its non-superuser C(postgres)
-        role: custom roles (no passwords), the schema of the user's schemas, the data of the user's tables plus
-        C(auth.users), C(auth.identities), C(storage.buckets) and C(storage.objects), and the user's triggers and
+        role. It holds the custom roles (no passwords), the schema of the user's schemas, the data of the user's tables
+        plus C(auth.users), C(auth.identities), C(storage.buckets) and C(storage.objects), and the user's triggers and
         policies on platform tables, all from one snapshot. See docs/SUPABASE.md.
       - C(plain) is one C(pg_dump) of the database. C(auto) (the default, C(PROFILE) in the configuration) picks
         C(supabase) for C(*.supabase.co) and C(*.supabase.com) hosts.
