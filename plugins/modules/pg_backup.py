@@ -81,6 +81,25 @@ tables:
   returned: always
   type: list
   elements: dict
+profile:
+  description: C(supabase) when the backup was taken with the Supabase profile.
+  returned: with the supabase profile
+  type: str
+roles:
+  description: Custom roles in the backup (Supabase profile).
+  returned: with the supabase profile
+  type: list
+  elements: str
+user_schemas:
+  description: The user's schemas whose DDL and data are in the backup (Supabase profile).
+  returned: with the supabase profile
+  type: list
+  elements: str
+warnings:
+  description: What the backup could not hold, e.g. event triggers (Supabase profile).
+  returned: with the supabase profile, not in check mode
+  type: list
+  elements: str
 '''
 
 from ansible_collections.sandstone.backup.plugins.module_utils.sandstone import SandstoneModule, api

@@ -90,6 +90,20 @@ database_created:
   description: Whether the target database was created.
   returned: success, not in check mode
   type: bool
+steps:
+  description: Steps completed by a restore of a Supabase-profile backup (roles, schema, data, verify).
+  returned: supabase-profile backups, not in check mode
+  type: list
+  elements: str
+roles:
+  description: Roles created, already existing (skipped), applied statements and refused statements with their error.
+  returned: supabase-profile backups, not in check mode
+  type: dict
+warnings:
+  description: What needs a hand afterwards (passwords of login roles, refused role statements, owners kept).
+  returned: when there are any
+  type: list
+  elements: str
 '''
 
 from ansible_collections.sandstone.backup.plugins.module_utils.sandstone import SandstoneModule, api
