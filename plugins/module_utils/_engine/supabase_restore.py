@@ -279,9 +279,8 @@ def run_restore(settings, storage, prefix: str, manifest: Manifest, target: pg.C
     # 1. Every byte of every file is checked before the target is touched.
     verified = sum(pipeline.verify(storage, prefix + r.name, r)["plain_size"]
                    for r in parts.values())
-    if not pg.database_exists(target, target.dbname):
-        raise ConfigError(f"database {target.dbname!r} does not exist on {target.host}",
-                          "a Supabase project's database is 'postgres'; create the project first")
+    # Connect to the project's database itself (no maintenance database: the pooler may not
+    # route to template1); a missing database is reported by pg.connect.
     with pg.connect(target) as conn:
         state = _state(conn)
         major = pg.server_major(conn)
