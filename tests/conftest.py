@@ -22,6 +22,7 @@ from tests.support.pgserver import PgServer  # noqa: E402
 pytest_plugins = [
     "tests.support.s3server",
     "tests.support.receivers",
+    "tests.support.supabase_fixture",
 ]
 
 SAMPLE = ROOT / "tests" / "support" / "sample.sql"

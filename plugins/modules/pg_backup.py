@@ -39,6 +39,17 @@ options:
       - Data objects are uploaded first and verified by size and checksum, the manifest object last, so the bucket
         never shows a backup without all its bytes. A failed upload fails the task while the local backup stays valid.
     type: bool
+  profile:
+    description:
+      - C(supabase) takes a full backup a fresh Supabase project can be restored from as its non-superuser C(postgres)
+        role. It holds the custom roles (no passwords), the schema of the user's schemas, the data of the user's tables
+        plus C(auth.users), C(auth.identities), C(storage.buckets) and C(storage.objects), and the user's triggers and
+        policies on platform tables, all from one snapshot. See docs/SUPABASE.md.
+      - C(plain) is one C(pg_dump) of the database. C(auto) (the default, C(PROFILE) in the configuration) picks
+        C(supabase) for C(*.supabase.co) and C(*.supabase.com) hosts.
+      - Schema and data backups are always plain.
+    type: str
+    choices: [auto, plain, supabase]
 extends_documentation_fragment:
   - sandstone.backup.connection
   - sandstone.backup.repository
@@ -102,6 +113,25 @@ tables:
   returned: always
   type: list
   elements: dict
+profile:
+  description: C(supabase) when the backup was taken with the Supabase profile.
+  returned: with the supabase profile
+  type: str
+roles:
+  description: Custom roles in the backup (Supabase profile).
+  returned: with the supabase profile
+  type: list
+  elements: str
+user_schemas:
+  description: The user's schemas whose DDL and data are in the backup (Supabase profile).
+  returned: with the supabase profile
+  type: list
+  elements: str
+warnings:
+  description: What the backup could not hold, e.g. event triggers (Supabase profile).
+  returned: with the supabase profile, not in check mode
+  type: list
+  elements: str
 '''
 
 from ansible_collections.sandstone.backup.plugins.module_utils.sandstone import (
@@ -115,11 +145,13 @@ def main():
              compression=dict(type="str", choices=["gzip", "zstd", "none"]),
              encrypt=dict(type="bool"),
              upload_s3=dict(type="bool"),
+             profile=dict(type="str", choices=["auto", "plain", "supabase"]),
              **encryption_spec()),
         supports_check_mode=True)
     p = sm.params
-    sm.run(api.backup, sm.context(UPLOAD_S3=p["upload_s3"]), p["type"], p["tables"],
-           dry_run=sm.module.check_mode, compression=p["compression"], encrypt=p["encrypt"])
+    sm.run(api.backup, sm.context(UPLOAD_S3=p["upload_s3"], PROFILE=p["profile"]), p["type"],
+           p["tables"], dry_run=sm.module.check_mode, compression=p["compression"],
+           encrypt=p["encrypt"])
 
 
 if __name__ == "__main__":

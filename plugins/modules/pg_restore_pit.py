@@ -45,6 +45,14 @@ options:
     description: Allow overwriting a non-empty database or replacing a table's rows.
     type: bool
     default: false
+  profile:
+    description:
+      - A backup taken with the C(supabase) profile is always restored the Supabase way (roles, schema, data,
+        verification of RLS flags and C(pg_policies)) into a fresh project; see docs/SUPABASE.md.
+      - With C(supabase) (or C(auto) and a Supabase target host) a full or schema restore of a plain backup is
+        refused, because a plain dump does not restore into a Supabase project; C(plain) allows it.
+    type: str
+    choices: [auto, plain, supabase]
 extends_documentation_fragment:
   - sandstone.backup.connection
   - sandstone.backup.repository
@@ -85,6 +93,20 @@ database_created:
   description: Whether the target database was created.
   returned: success, not in check mode
   type: bool
+steps:
+  description: Steps completed by a restore of a Supabase-profile backup (roles, schema, data, verify).
+  returned: supabase-profile backups, not in check mode
+  type: list
+  elements: str
+roles:
+  description: Roles created, already existing (skipped), applied statements and refused statements with their error.
+  returned: supabase-profile backups, not in check mode
+  type: dict
+warnings:
+  description: What needs a hand afterwards (passwords of login roles, refused role statements, owners kept).
+  returned: when there are any
+  type: list
+  elements: str
 '''
 
 from ansible_collections.sandstone.backup.plugins.module_utils.sandstone import (
@@ -99,10 +121,11 @@ def main():
              target_url=dict(type="str", no_log=True),
              target_db=dict(type="str"),
              force=dict(type="bool", default=False),
+             profile=dict(type="str", choices=["auto", "plain", "supabase"]),
              **encryption_spec()),
         supports_check_mode=True)
     p = sm.params
-    sm.run(api.restore, sm.context(), p["mode"], p["backup"], p["tables"],
+    sm.run(api.restore, sm.context(PROFILE=p["profile"]), p["mode"], p["backup"], p["tables"],
            target_url=p["target_url"], target_db=p["target_db"], force=p["force"],
            dry_run=sm.module.check_mode)
 

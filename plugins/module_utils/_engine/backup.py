@@ -89,6 +89,10 @@ def _security(snap, request: BackupRequest, counted: List[Dict[str, Any]]) -> Li
 def run_backup(settings: Settings, spec: pg.ConnSpec, repo: Repository,
                request: BackupRequest) -> Dict[str, Any]:
     _validate(request)
+    from .supabase_conn import resolve_profile
+    if request.kind == "full" and resolve_profile(settings.get("PROFILE"), spec.host) == "supabase":
+        from . import supabase_backup
+        return supabase_backup.run_backup(settings, spec, repo, request)
     conn = pg.connect(spec)
     try:
         major = pg.server_major(conn)

@@ -24,6 +24,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dbname", help="database to back up (overrides the URL's)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument("--profile", choices=("auto", "plain", "supabase"),
+                        help="supabase: roles, user schemas, data and auth/storage rows, "
+                             "restorable into a fresh project (PROFILE; auto for Supabase hosts)")
 
 
 def _backup_opts(parser: argparse.ArgumentParser) -> None:
@@ -152,6 +155,8 @@ def _context(args: argparse.Namespace) -> api.Context:
         overrides["BACKUP_DIR"] = args.backup_dir
     if getattr(args, "s3", False):
         overrides["UPLOAD_S3"] = True
+    if getattr(args, "profile", None):
+        overrides["PROFILE"] = args.profile
     return api.Context(config_file=getattr(args, "config", None),
                        overrides=overrides,
                        connection={"dbname": getattr(args, "dbname", None)})

@@ -48,6 +48,11 @@ SCHEMA: Dict[str, Key] = {
             default="gzip", kind="choice", choices=("gzip", "zstd")),
         Key("COMPRESSION_LEVEL", "Compression level (gzip 1-9, zstd 1-19); empty for the "
             "algorithm's default.", "6", kind="int"),
+        Key("PROFILE", "How to treat the database: supabase backs up custom roles, the user's "
+            "schemas, their data plus auth.users/identities and storage.buckets/objects, and "
+            "restores them into a fresh Supabase project as its non-superuser postgres; plain "
+            "is a pg_dump of everything; auto picks supabase for *.supabase.co/.com hosts.",
+            "supabase", default="auto", kind="choice", choices=("auto", "plain", "supabase")),
         Key("PG_BIN_DIR", "Directory holding pg_dump, pg_restore and psql; empty to pick the "
             "newest installed version that can dump the server.", "/usr/lib/postgresql/17/bin"),
         Key("ENCRYPT", "Encrypt backups with ENCRYPTION_KEY (AES-256-GCM in authenticated "

@@ -35,6 +35,7 @@ class Manifest:
     # Retention keeps whatever a kept backup depends on.
     depends_on: List[str] = field(default_factory=list)
     tool_version: str = ""
+    profile: str = "plain"  # plain | supabase (a folder of separate files, see supabase_backup)
     format: int = FORMAT
 
     @property

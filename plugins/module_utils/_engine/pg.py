@@ -104,6 +104,11 @@ def explain_connect_failure(spec: ConnSpec, exc: BaseException) -> ConnectError:
     """Map libpq's message to a one-line error with the next step."""
     text = str(exc)
     where = spec.describe()
+    from .supabase_conn import explain_failure  # Supabase hosts have their own pitfalls
+    special = explain_failure(spec.params.get("host", ""), spec.params.get("port", ""),
+                              spec.user, text)
+    if special is not None:
+        return special
     if "password authentication failed" in text:
         return ConnectError(f"password authentication failed for {where}",
                             "check the password (SUPABASE_DB_PASSWORD, the URL or login_password)")

@@ -194,6 +194,13 @@ def run_restore(settings: Settings, repo: Repository, target: pg.ConnSpec,
                 request: RestoreRequest, others: Sequence[Repository] = ()) -> Dict[str, Any]:
     _validate(request)
     source = resolve_source(repo, request, others)
+    if source.manifest is not None and source.manifest.profile == "supabase":
+        from . import supabase_restore  # a folder of separate files, restored in its own order
+        prefix = source.key[:-len(source.manifest.files[0].name)]
+        return supabase_restore.run_restore(settings, source.storage, prefix, source.manifest,
+                                            target, request)
+    from .supabase_conn import refuse_plain_into_supabase
+    refuse_plain_into_supabase(settings.get("PROFILE"), target.host, request.mode, source.label)
     refs = _table_refs(source, request) if request.mode == "table" else []
     clock = time.monotonic()
     keyring = keys.keyring_from_settings(settings)

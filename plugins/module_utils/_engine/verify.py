@@ -135,6 +135,7 @@ def check_backup(repo: Repository, folder: str, manifest: Manifest, tools: _Tool
     not exceptions; a missing pg_restore is an exception (the backup may be fine)."""
     storage = repo.storage
     checked: List[Dict[str, Any]] = []
+    tocs: List[str] = []
     stored = 0
     try:
         if f"{manifest.type}/{manifest.id}" != folder:
@@ -152,10 +153,7 @@ def check_backup(repo: Repository, folder: str, manifest: Manifest, tools: _Tool
             chunks = plain_chunks(storage, key, record, keys)
             if record.content == "pg_custom":
                 plain, toc = _read_with_toc(chunks, tools.pg_restore(manifest))
-                missing = _missing_from_toc(manifest, toc)
-                if missing:
-                    raise IntegrityError(f"{record.name} holds no data for "
-                                         f"{', '.join(missing)}")
+                tocs.append(toc)
                 entries = sum(1 for line in toc.splitlines() if line and not line.startswith(";"))
             else:
                 plain = sum(len(block) for block in chunks)
@@ -163,6 +161,11 @@ def check_backup(repo: Repository, folder: str, manifest: Manifest, tools: _Tool
             stored += size
             checked.append({"name": record.name, "size": size, "plain_size": plain,
                             "toc_entries": entries})
+        # A backup may split schema and data over several archives (the supabase profile):
+        # every counted table must have its data in one of them.
+        missing = _missing_from_toc(manifest, "\n".join(tocs)) if tocs else []
+        if missing:
+            raise IntegrityError(f"no archive of {folder} holds data for {', '.join(missing)}")
     except ToolError:
         raise  # pg_restore cannot be found or started: not a verdict on the backup
     except SandstoneError as exc:
