@@ -51,6 +51,16 @@ def source_spec(ctx: Context, settings: config.Settings) -> pg.ConnSpec:
     return pg.build_spec(settings, **ctx.connection)
 
 
+def target_spec(ctx: Context, settings: config.Settings, target_url: Optional[str],
+                target_db: Optional[str]) -> pg.ConnSpec:
+    """The database a restore writes to (or is checked): a URL, or the configured database,
+    optionally under another name on the same server."""
+    if target_url:
+        return pg.build_spec(settings, url=target_url, dbname=target_db)
+    target = source_spec(ctx, settings)
+    return target.with_dbname(target_db) if target_db else target
+
+
 def backup(ctx: Context, kind: str, tables: Optional[List[str]] = None,
            dry_run: bool = False, compression: Optional[str] = None,
            encrypt: Optional[bool] = None) -> Dict[str, Any]:
@@ -102,12 +112,7 @@ def restore(ctx: Context, mode: str, source: str, tables: Optional[List[str]] = 
             target_url: Optional[str] = None, target_db: Optional[str] = None,
             force: bool = False, dry_run: bool = False) -> Dict[str, Any]:
     settings = ctx.settings()
-    if target_url:
-        target = pg.build_spec(settings, url=target_url, dbname=target_db)
-    else:
-        target = source_spec(ctx, settings)
-        if target_db:
-            target = target.with_dbname(target_db)
+    target = target_spec(ctx, settings, target_url, target_db)
     request = restore_mod.RestoreRequest(mode=mode, source=source, tables=list(tables or []),
                                          force=force, dry_run=dry_run)
     with operation(settings, f"restore.{mode}", target.dbname, dry_run, backup=source,
@@ -195,12 +200,7 @@ def restore_verify(ctx: Context, backup: str = "latest", target_url: Optional[st
                    target_db: Optional[str] = None) -> Dict[str, Any]:
     """Compare a live database with a full backup's manifest (read only, no lock)."""
     settings = ctx.settings()
-    if target_url:
-        target = pg.build_spec(settings, url=target_url, dbname=target_db)
-    else:
-        target = source_spec(ctx, settings)
-        if target_db:
-            target = target.with_dbname(target_db)
+    target = target_spec(ctx, settings, target_url, target_db)
     with operation(settings, "restore.verify", target.dbname, backup=backup) as rec:
         result = live_check.run_live_check(locations(settings), target, backup)
         rec["backup_id"] = result["backup"]

@@ -135,10 +135,7 @@ def _take(spec, repo, request, tables, dump, server_version) -> Dict[str, Any]:
     # pg_dump and the row counts then see exactly the same data.
     snap = pg.connect(spec, autocommit=False)
     try:
-        snap.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        snapshot, lsn = snap.execute(
-            "SELECT pg_export_snapshot(), CASE WHEN pg_is_in_recovery() "
-            "THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text").fetchone()
+        snapshot, lsn = pg.export_snapshot(snap)
         argv = [dump.path, *_dump_args(request, tables), f"--snapshot={snapshot}",
                 f"--dbname={spec.conninfo()}"]
         with pg.libpq_env(spec) as env:

@@ -23,7 +23,8 @@ def _process_start(pid: int) -> Optional[str]:
         return None
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process on this host still runs (a zombie counts as dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -81,7 +82,7 @@ def is_dead(marker: Dict[str, Any]) -> bool:
     if marker.get("host") != socket.gethostname() or not isinstance(marker.get("pid"), int):
         return False
     pid = marker["pid"]
-    if not _alive(pid):
+    if not process_alive(pid):
         return True
     started = marker.get("process_start")
     return started is not None and _process_start(pid) not in (None, started)

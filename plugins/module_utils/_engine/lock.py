@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional
 
 from .errors import OperationFailed
+from .inflight import process_alive
 from .repository import iso, parse_iso, utcnow
 
 log = logging.getLogger("sandstone")
@@ -178,16 +179,6 @@ def hold(backup_dir: str, operation: str, databases: List[str] = (),
             each.release()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, belongs to another user
-    return True
-
-
 def holders(backup_dir: str) -> List[Dict[str, Any]]:
     """Runs named in a lock file right now (for status). Read only: taking the lock even for
     a moment could make a starting backup fail, so a holder on this host is judged by
@@ -207,7 +198,7 @@ def holders(backup_dir: str) -> List[Dict[str, Any]]:
         if not info.get("pid"):
             continue  # released cleanly
         local = info.get("host") in (None, socket.gethostname())
-        info["stale"] = bool(local and not _alive(int(info["pid"])))
+        info["stale"] = bool(local and not process_alive(int(info["pid"])))
         info["lock"] = name
         info["description"] = _describe_holder(info)
         found.append(info)

@@ -135,6 +135,16 @@ def connect(spec: ConnSpec, autocommit: bool = True, timeout: int = 10) -> psyco
         raise explain_connect_failure(spec, exc) from None
 
 
+def export_snapshot(conn: psycopg.Connection) -> tuple:
+    """Open a read-only repeatable-read transaction on ``conn`` (autocommit off) and export
+    its snapshot: pg_dump --snapshot and our own queries then see the same data. Returns
+    (snapshot name, WAL position as text). Keep ``conn`` idle until pg_dump is done."""
+    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    return conn.execute(
+        "SELECT pg_export_snapshot(), CASE WHEN pg_is_in_recovery() "
+        "THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text").fetchone()
+
+
 def server_version_num(conn: psycopg.Connection) -> int:
     return conn.info.server_version
 

@@ -112,10 +112,7 @@ def _take(spec, repo, request, dump, server_version) -> Dict[str, Any]:
              repo.storage.location(folder))
     snap = pg.connect(spec, autocommit=False)
     try:
-        snap.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        snapshot, lsn = snap.execute(
-            "SELECT pg_export_snapshot(), CASE WHEN pg_is_in_recovery() "
-            "THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text").fetchone()
+        snapshot, lsn = pg.export_snapshot(snap)
         supabase.catalog_session(snap)
         schemas = supabase.user_schemas(snap)
         platform = supabase.existing_platform_tables(snap)

@@ -21,7 +21,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Dict, Iterator, List, Optional
+from typing import Any, BinaryIO, Dict, List, Optional
 
 from ..errors import ConfigError, IntegrityError, NotFound, OperationFailed
 from .base import Storage, Writer
@@ -266,14 +266,6 @@ class S3Storage(Storage):
         answer = self.call("read", key, self.client.get_object, **kwargs)
         self._etags.setdefault(key, answer.get("ETag", ""))
         return _Body(self, key, answer["Body"])  # type: ignore[return-value]
-
-    def iter_chunks(self, key: str, size: int = 1 << 20) -> Iterator[bytes]:
-        with self.open(key) as handle:
-            while True:
-                block = handle.read(size)
-                if not block:
-                    return
-                yield block
 
     def list(self, prefix: str) -> List[str]:
         keys = []
