@@ -57,6 +57,26 @@ def test_restore_from_s3_when_local_folder_is_gone(cli, s3_env, db, source_db, w
         pg_server.drop_database(target)
 
 
+def test_encrypted_backup_round_trips_through_s3(cli, s3_env, s3, s3_bucket, db, source_db,
+                                                 workdir, pg_server):
+    """Only ciphertext travels to the bucket, and a restore from S3 alone decrypts it."""
+    import base64
+    import os
+    env = dict(s3_env, ENCRYPT="true", ENCRYPTION_KEY=base64.b64encode(os.urandom(32)).decode())
+    backup_id = cli("full", "-s", "--json", env=env).json()["backup_id"]
+    dumps = [k for k in objects(s3, s3_bucket) if not k.endswith("manifest.json")]
+    assert len(dumps) == 1 and dumps[0].endswith(".enc")
+    body = s3.get_object(Bucket=s3_bucket, Key=dumps[0])["Body"].read()
+    assert body.startswith(b"SANDENC\0") and b"user17@example.com" not in body
+    shutil.rmtree(workdir / "storage" / "full" / backup_id)
+    target = f"{source_db}_enc_s3"
+    try:
+        cli("restore", "full", backup_id, "--target-db", target, env=env)
+        assert db.checksums(target) == db.checksums(source_db)
+    finally:
+        pg_server.drop_database(target)
+
+
 def test_upload_s3_without_bucket_is_a_config_error_before_any_dump(cli, cli_env, workdir):
     env = dict(cli_env, UPLOAD_S3="true")
     env.pop("S3_BUCKET", None)
