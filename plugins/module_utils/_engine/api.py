@@ -76,3 +76,32 @@ def status(ctx: Context) -> Dict[str, Any]:
 
 def list_backups(ctx: Context, kind: Optional[str] = None) -> List[Dict[str, Any]]:
     return status_mod.list_backups(_repo(ctx.settings()), kind)
+
+
+def compare_databases(ctx: Context, target_db: Optional[str] = None,
+                      reference_url: Optional[str] = None,
+                      reference_db: Optional[str] = None) -> Dict[str, Any]:
+    """A restored database against a reference: tables, row counts, RLS, pg_policies."""
+    from . import dbcompare
+    settings = ctx.settings()
+    target = source_spec(ctx, settings)
+    if target_db:
+        target = target.with_dbname(target_db)
+    reference = None
+    if reference_url:
+        reference = pg.build_spec(settings, url=reference_url, dbname=reference_db)
+    elif reference_db:
+        reference = source_spec(ctx, settings).with_dbname(reference_db)
+    return dbcompare.compare(target, reference)
+
+
+def restored_database(ctx: Context, name: str, state: str, live_db: Optional[str] = None,
+                      keep_as: Optional[str] = None, dry_run: bool = False) -> Dict[str, Any]:
+    """Switch a restored database into the live one's place, or drop a scratch database."""
+    from . import dbswitch
+    settings = ctx.settings()
+    spec = source_spec(ctx, settings)
+    live = live_db or spec.dbname
+    if state == "switched":
+        return dbswitch.switch(spec, name, live, keep_as or f"{live}_before_restore", dry_run)
+    return dbswitch.drop(spec, name, live, dry_run)
