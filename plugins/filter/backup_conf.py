@@ -16,7 +16,7 @@ description:
     a secret key but never shows its value.
 options:
   _input:
-    description: Settings, e.g. C({"SUPABASE_DB_URL": "postgresql://...", "RETENTION_DAYS": 30}).
+    description: 'Settings, for example C({"SUPABASE_DB_URL": "postgresql://...", "RETENTION_DAYS": 30}).'
     type: dict
     required: true
 '''
