@@ -8,7 +8,7 @@ DOCUMENTATION = r'''
 name: backup_conf
 short_description: Render backup.conf from a dict, checked against the configuration schema
 version_added: "0.1.0"
-author: Sandstone Backup developers
+author: Sandstone Backup developers (@sandstone)
 description:
   - Renders C(KEY=value) lines, each preceded by the key's description from the engine's
     configuration schema, values shell-quoted.

@@ -13,7 +13,7 @@ description:
     source) and lists every difference; with O(fail_on_difference=true) any difference fails the task.
   - Reads only; never changes anything, so check mode runs it in full.
 version_added: "0.1.0"
-author: Sandstone Backup developers
+author: Sandstone Backup developers (@sandstone)
 options:
   target_db:
     description: Name of the restored database on the server given by the connection options (default their database).

@@ -13,7 +13,7 @@ description:
     configured (live) database.
   - In check mode the plan is returned and nothing changes.
 version_added: "0.1.0"
-author: Sandstone Backup developers
+author: Sandstone Backup developers (@sandstone)
 options:
   name:
     description: The restored or scratch database.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ansible_run import ROOT, run_playbook, task_results
+from tests.support.ansible_run import run_playbook, task_results
 from tests.support.webhook_sink import WebhookSink
 
 SANDSTONE_CLI = str(Path(sys.executable).parent / "sandstone-backup")

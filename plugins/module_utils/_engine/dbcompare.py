@@ -25,6 +25,10 @@ def describe(spec: pg.ConnSpec) -> Dict[str, Any]:
                 "policies": policies}
 
 
+def _policy_key(policy: Dict[str, Any]) -> tuple:
+    return (policy["table"], policy["policy"])
+
+
 def differences(reference: Dict[str, Any], restored: Dict[str, Any]) -> List[str]:
     """One readable line per difference; empty when the restore matches."""
     found: List[str] = []
@@ -41,9 +45,8 @@ def differences(reference: Dict[str, Any], restored: Dict[str, Any]) -> List[str
         if want["rls"] != got["rls"]:
             found.append(f"row-level security on {name} is {'on' if got['rls'] else 'off'}, "
                          f"the reference has it {'on' if want['rls'] else 'off'}")
-    key = lambda p: (p["table"], p["policy"])  # noqa: E731
-    ref_policies = {key(p): p for p in reference["policies"]}
-    new_policies = {key(p): p for p in restored["policies"]}
+    ref_policies = {_policy_key(p): p for p in reference["policies"]}
+    new_policies = {_policy_key(p): p for p in restored["policies"]}
     for table, name in sorted(set(ref_policies) - set(new_policies)):
         found.append(f"policy {name} on {table} is missing from the restored database")
     for table, name in sorted(set(new_policies) - set(ref_policies)):
