@@ -12,7 +12,7 @@ description:
   - The manifest is written last; a backup interrupted at any point leaves nothing that looks complete.
   - In check mode nothing is written; the result is the plan (tables, estimated size, destination).
 version_added: "0.1.0"
-author: Sandstone Backup developers
+author: Sandstone Backup developers (@sandstone)
 options:
   type:
     description: What to back up.

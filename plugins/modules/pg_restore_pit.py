@@ -18,7 +18,7 @@ description:
   - After the restore the row counts are compared with the manifest.
   - In check mode (the dry run) the backup is verified and the plan is returned; nothing is changed.
 version_added: "0.1.0"
-author: Sandstone Backup developers
+author: Sandstone Backup developers (@sandstone)
 options:
   mode:
     description: What to restore.

@@ -242,3 +242,24 @@ def test_a_module_failure_is_notified_from_the_managed_hosts_config(
     assert result["msg"].split(": ")[0] in text  # the same message the task reports
     [record] = audit_records(tmp_path)
     assert record["operation"] == "backup.data" and record["outcome"] == "failure"
+
+
+def test_a_unit_that_died_silently_is_reported_once(cli, cli_env, webhook_receiver, workdir):
+    """systemd's OnFailure= unit calls `notify`: a run killed before it could report is
+    notified with the unit and where to look; a run that reported its own failure is not
+    reported twice."""
+    env = notify_env(cli_env, webhook_receiver)
+    out = cli("notify", "--event", "failure", "--unit", "sandstone-backup-schema.service",
+              "--json", env=env).json()
+    assert out["notified"] is True and out["operation"] == "backup.schema"
+    [slack] = webhook_receiver.on(SLACK_PATH)
+    text = slack_text(slack.json())
+    assert "sandstone-backup-schema.service" in text and "journalctl -u" in text
+    assert audit_records(workdir)[-1]["outcome"] == "failure"
+
+    failed = cli("data", "app.no_such_table", env=env, check=False)  # reports itself
+    assert failed.code != 0
+    before = len(webhook_receiver.on(SLACK_PATH))
+    again = cli("notify", "--unit", "sandstone-backup-data.service", "--json", env=env).json()
+    assert again["notified"] is False and "reported its own failure" in again["reason"]
+    assert len(webhook_receiver.on(SLACK_PATH)) == before

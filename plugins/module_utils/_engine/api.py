@@ -231,8 +231,39 @@ def check(ctx: Context) -> Dict[str, Any]:
         return result
 
 
+def notify_unit_failure(ctx: Context, unit: str) -> Dict[str, Any]:
+    """A timer's run failed without reporting it (called by systemd's OnFailure= unit)."""
+    from . import unit_failure
+    return unit_failure.report(ctx.settings(), unit)
+
+
 def operations_log(ctx: Context, last: int = 20) -> Dict[str, Any]:
     """The newest audit records (who did what, when, with which result)."""
     settings = ctx.settings()
     return {"log_dir": settings.get("LOG_DIR"),
             "operations": audit.recent(settings.get("LOG_DIR"), last)}
+
+
+def compare_databases(ctx: Context, target_db: Optional[str] = None,
+                      reference_url: Optional[str] = None,
+                      reference_db: Optional[str] = None) -> Dict[str, Any]:
+    """A restored database against a reference: tables, row counts, RLS, pg_policies."""
+    from . import dbcompare
+    settings = ctx.settings()
+    target = target_spec(ctx, settings, None, target_db)
+    reference = None
+    if reference_url or reference_db:
+        reference = target_spec(ctx, settings, reference_url, reference_db)
+    return dbcompare.compare(target, reference)
+
+
+def restored_database(ctx: Context, name: str, state: str, live_db: Optional[str] = None,
+                      keep_as: Optional[str] = None, dry_run: bool = False) -> Dict[str, Any]:
+    """Switch a restored database into the live one's place, or drop a scratch database."""
+    from . import dbswitch
+    settings = ctx.settings()
+    spec = source_spec(ctx, settings)
+    live = live_db or spec.dbname
+    if state == "switched":
+        return dbswitch.switch(spec, name, live, keep_as or f"{live}_before_restore", dry_run)
+    return dbswitch.drop(spec, name, live, dry_run)

@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = verbs.add_parser("log", help="recent operations from the audit log")
     sub.add_argument("--last", type=int, default=20, metavar="N", help="how many (default 20)")
     _common(sub)
+    sub = verbs.add_parser("notify", help="report a scheduled run that failed without reporting "
+                           "it (systemd OnFailure=)")
+    sub.add_argument("--event", choices=("failure",), default="failure")
+    sub.add_argument("--unit", required=True, help="the failed unit, e.g. sandstone-backup-full.service")
+    _common(sub)
 
     restore = verbs.add_parser("restore", help="list backups or restore one")
     actions = restore.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -197,6 +202,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         return api.check(ctx)
     if verb == "log":
         return api.operations_log(ctx, args.last)
+    if verb == "notify":
+        return api.notify_unit_failure(ctx, args.unit)
     if verb == "restore":
         if args.action == "list":
             return {"backups": api.list_backups(ctx, args.type)}

@@ -56,6 +56,11 @@ def _finish(settings, record: Dict[str, Any], clock: float) -> None:
     record["duration_seconds"] = round(time.monotonic() - clock, 3)
     if record.get("dry_run"):
         return  # a dry run changes nothing and is not an operation worth recording
+    report(settings, record)
+
+
+def report(settings, record: Dict[str, Any]) -> None:
+    """Record an outcome in the audit log and hand it to every hook."""
     audit.append(settings.get("LOG_DIR"), record)
     for hook in HOOKS:
         try:

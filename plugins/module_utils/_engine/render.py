@@ -239,6 +239,9 @@ def render(args, result: Dict[str, Any]) -> str:
         return _check(result)
     if verb == "log":
         return _log(result)
+    if verb == "notify":
+        return (f"reported the failure of {result['unit']}" if result["notified"] else
+                f"not reported again: {result['reason']}")
     if verb in ("full", "schema", "data"):
         return _backup(result)
     if verb == "status":
