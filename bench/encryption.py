@@ -37,7 +37,7 @@ def blocks(mib: int):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--mib", type=int, default=256, help="data size in MiB (default 256)")
     args = parser.parse_args()
     key = keys.MasterKey.from_base64(base64.b64encode(os.urandom(32)).decode())

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Decrypt a Sandstone Backup encrypted file without Sandstone Backup.
 
 Needs only Python 3 and the `cryptography` package (Debian: python3-cryptography).
@@ -66,7 +65,7 @@ def decrypt(source, sink, master):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("input")
     parser.add_argument("output", help='file to create, or "-" for standard output')
     parser.add_argument("--key-file", help="file holding the base64 key (default: $ENCRYPTION_KEY)")

@@ -15,7 +15,7 @@ description:
   - A damaged manifest, or one that names another folder, stops the cleanup before anything is deleted.
   - In check mode nothing is deleted; the result lists what would be deleted and why.
 version_added: "0.1.0"
-author: Sandstone Backup developers
+author: Sandstone Backup developers (@sandstone)
 options:
   retention_days:
     description: Keep backups younger than this many days. Defaults to C(RETENTION_DAYS) (30).

@@ -14,7 +14,7 @@ description:
   - Also returns every backup in every location.
   - Read only. It changes nothing, takes no lock, and never connects to the database.
 version_added: "0.1.0"
-author: Sandstone Backup developers
+author: Sandstone Backup developers (@sandstone)
 options:
   type:
     description: List only backups of this type in RV(backups). RV(status) always covers every type.

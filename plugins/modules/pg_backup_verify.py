@@ -16,7 +16,7 @@ description:
     are returned with the failure.
   - Reports C(changed=false) because the backups are not changed (recording the result is bookkeeping).
 version_added: "0.1.0"
-author: Sandstone Backup developers
+author: Sandstone Backup developers (@sandstone)
 options:
   live:
     description: Check a live database (see O(target_url), O(target_db)) instead of the repository.

@@ -14,7 +14,10 @@ from . import cleanup as cleanup_mod, live_check, lock as lock_mod, verify as ve
 from . import inflight, leftovers
 from .errors import OperationFailed, SandstoneError
 from . import audit, checks as checks_mod
-from . import notify, metrics  # noqa: F401  (register the monitor hooks, in this order)
+from . import notify, metrics
+
+# Imported for their monitor hooks, which they register in this order (notify, then metrics).
+HOOK_MODULES = (notify, metrics)
 from .monitor import operation
 from .remote import check_s3_settings, s3_repository
 from .replicate import replicate

@@ -99,8 +99,8 @@ def count_rows(conn: psycopg.Connection, table: TableRef) -> int:
 
 
 def table_exists(conn: psycopg.Connection, table: TableRef) -> bool:
-    row = conn.execute("SELECT to_regclass(%s)", (sql.Identifier(table.schema, table.name)
-                                                   .as_string(conn),)).fetchone()
+    name = sql.Identifier(table.schema, table.name).as_string(conn)
+    row = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
     return row[0] is not None
 
 

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 from . import __version__, api, config
 from .errors import ConfigError, SandstoneError
 from .logs import setup_logging
-from .render import human_bytes, render
+from .render import render
 
 PROG = "sandstone-backup"
 

@@ -187,7 +187,8 @@ class Decryptor:
         self._consumed = HEADER_BYTES
 
     def _open(self, data, final: bool) -> Optional[bytes]:
-        assert self.header is not None and self._aead is not None
+        if self.header is None or self._aead is None:
+            raise RuntimeError("segment opened before the header was read")
         try:
             return self._aead.decrypt(nonce(self.header.prefix, self._counter, final), data,
                                       self.header.raw)
@@ -203,7 +204,8 @@ class Decryptor:
             if len(self._buffer) < HEADER_BYTES:
                 return []
             self._open_header()
-        assert self.header is not None
+        if self.header is None:
+            raise RuntimeError("the header was not read")
         sealed = self.header.segment_size + TAG_BYTES
         out, offset = [], 0
         view = memoryview(self._buffer)

@@ -60,7 +60,7 @@ class Message:
     def text(self) -> str:
         """Plain text: the email body and the Slack/Discord fallback."""
         lines = [self.title, ""]
-        width = max((len(label) for label, _ in self.fields), default=0)
+        width = max((len(label) for label, _value in self.fields), default=0)
         lines += [f"{label + ':':<{width + 1}} {value}" for label, value in self.fields]
         for problem, step in self.problems:
             lines += ["", f"Error:     {problem}" if self.outcome == "failure"
@@ -72,7 +72,7 @@ class Message:
 
 def describe(name: str) -> str:
     """'backup.full' -> 'full backup', for people; unknown names pass through."""
-    kind, _, sub = name.partition(".")
+    kind, _dot, sub = name.partition(".")
     words = {"backup": "backup", "restore": "restore", "import": "import", "export": "export",
              "verify": "verification", "cleanup": "cleanup", "drill": "restore drill",
              "check": "health check"}
@@ -324,6 +324,8 @@ def send_email(settings, mail: EmailMessage) -> None:
             if settings.get("EMAIL_SMTP_USER"):
                 client.login(settings["EMAIL_SMTP_USER"], settings.get("EMAIL_SMTP_PASSWORD") or "")
             client.send_message(mail)
+    except smtplib.SMTPConnectError as exc:  # a subclass of SMTPResponseException
+        raise _Retry(f"cannot reach SMTP server {host}:{port}: {exc}") from None
     except smtplib.SMTPResponseException as exc:
         reply = exc.smtp_error
         text = f"SMTP {exc.smtp_code}: " + (reply.decode("utf-8", "replace")
@@ -331,7 +333,7 @@ def send_email(settings, mail: EmailMessage) -> None:
         if 400 <= exc.smtp_code < 500:
             raise _Retry(text) from None
         raise _Failed(text) from None
-    except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError,
+    except (smtplib.SMTPServerDisconnected, ConnectionError,
             socket.timeout, TimeoutError) as exc:
         raise _Retry(f"cannot reach SMTP server {host}:{port}: {exc}") from None
     except OSError as exc:

@@ -2,6 +2,7 @@
 boto3 is imported only by those who use it."""
 from __future__ import annotations
 
+import importlib.util
 import logging
 from typing import Optional
 
@@ -42,9 +43,7 @@ def s3_repository(settings: Settings, reading: bool = False) -> Optional[Reposit
     check_s3_settings(settings)
     from .storage.s3 import MIB, S3Options, S3Storage
     if reading and not s3_enabled(settings):
-        try:
-            import boto3  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("boto3") is None:
             log.warning("S3_BUCKET is set but boto3 is not installed: backups in the bucket "
                         "are not searched (pip install 'sandstone-backup[s3]')")
             return None

@@ -42,7 +42,7 @@ def replicate(manifest: Manifest, source: Repository, target: Repository) -> Dic
                            "location": target.storage.location(key),
                            "verified_by": getattr(writer, "verified_by", "")})
         target.publish(manifest)  # the manifest object last
-    except BaseException as exc:
+    except BaseException:
         try:
             target.remove_folder(folder)
         except SandstoneError as cleanup:
@@ -53,6 +53,6 @@ def replicate(manifest: Manifest, source: Repository, target: Repository) -> Dic
     log.info("copied %s to %s: %d bytes in %.1fs", folder, target.storage.location(folder),
              manifest.size, seconds)
     return {"location": target.storage.location(folder), "files": copied,
-            "manifest": target.storage.location(Repository.key(manifest.type, manifest.id,
-                                                              MANIFEST)),
+            "manifest": target.storage.location(
+                Repository.key(manifest.type, manifest.id, MANIFEST)),
             "duration_seconds": seconds}

@@ -100,7 +100,7 @@ def _day(moment: dt.datetime) -> str:
 
 
 def _week(moment: dt.datetime) -> str:
-    year, week, _ = moment.isocalendar()
+    year, week, _weekday = moment.isocalendar()
     return f"{year}-W{week:02d}"
 
 

@@ -157,7 +157,7 @@ def role_statements(roles: List[Dict[str, Any]], grants: List[Dict[str, Any]]
             if role[col]:
                 out.append(RoleStatement(name, f"ALTER ROLE {q(name)} WITH {word};", "attribute"))
         for setting in role["rolconfig"] or []:
-            key, _, value = setting.partition("=")
+            key, _eq, value = setting.partition("=")
             out.append(RoleStatement(name, f"ALTER ROLE {q(name)} SET {q(key)} TO {lit(value)};",
                                      "setting"))
     for grant in grants:

@@ -215,8 +215,8 @@ def _restore_data(storage, prefix, record, facts, target, tools, force, env, key
             psql += ["-c", f"DELETE FROM {supabase.q(schema)}.{supabase.q(name)}"]
     stages = [("pg_restore", [tools["pg_restore"].path, "--data-only", "--no-owner", "-f", "-"]),
               ("psql", psql + ["-f", "-"])]
-    pgtools.stream_into(stages, env, pipeline.read_plain(storage, prefix + record.name, record,
-                                                          keyring))
+    chunks = pipeline.read_plain(storage, prefix + record.name, record, keyring)
+    pgtools.stream_into(stages, env, chunks)
 
 
 def _verify(target: pg.ConnSpec, manifest: Manifest, facts: Dict[str, Any],
