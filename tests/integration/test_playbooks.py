@@ -180,3 +180,34 @@ def test_compare_reports_a_missing_policy(tmp_path, pg_server, source_db, fresh_
     described = results["describe"]
     assert described["matches"] is None and described["target"]["rows"] == 1103
     assert described["target"]["rls_tables"] == ["app.orders", "billing.invoices"]
+
+
+def test_verify_playbook_reports_good_and_damaged_backups(host, tmp_path):
+    host.backup()
+    data = host.run("verify")
+    assert data["_rc"] == 0, data["_raw"][-3000:]
+    report = task_results(data)["Report the verification"]["msg"]
+    assert report["checked"] == 1 and report["failures"] == 0
+    from tests.support.backups import flip_byte
+    dump = next(p for p in (tmp_path / "storage" / "full").glob("*/*") if p.name != "manifest.json")
+    flip_byte(dump)
+    damaged = host.run("verify")
+    assert damaged["_rc"] != 0  # the playbook fails loudly on a damaged backup
+    assert task_results(damaged)["Verify the repository as the backup user"]["rc"] == 4
+
+
+def test_cleanup_playbook_dry_run_then_deletes_only_what_the_policy_says(host, tmp_path):
+    import datetime as dt
+    from tests.support.backups import clone, folders
+    storage = tmp_path / "storage"
+    newest = host.backup()
+    now = dt.datetime.now(dt.timezone.utc)
+    old = clone(storage, "full", newest, now - dt.timedelta(days=40))
+    kept = clone(storage, "full", newest, now - dt.timedelta(days=3))
+    plan = host.run("cleanup")
+    assert plan["_rc"] == 0, plan["_raw"][-3000:]
+    assert sorted(folders(storage, "full")) == sorted([old, kept, newest])  # dry run only
+    deleted = host.run("cleanup", confirm="yes")
+    assert deleted["_rc"] == 0, deleted["_raw"][-3000:]
+    assert task_results(deleted)["Delete the expired backups"]["changed"] is True
+    assert sorted(folders(storage, "full")) == sorted([kept, newest])
