@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.ansible_run import run_playbook, task_results
-from tests.support.webhook_sink import WebhookSink
 
 SANDSTONE_CLI = str(Path(sys.executable).parent / "sandstone-backup")
 
@@ -51,13 +50,20 @@ def restore_record(host) -> dict:
     return json.loads(records[0].read_text())
 
 
-def test_restore_runbook_restores_verifies_records_and_notifies(host, pg_server, db):
+RUNBOOK_HOOK = "/runbook"
+
+
+def hook_texts(receiver):
+    return [r.json()["text"] for r in receiver.on(RUNBOOK_HOOK)]
+
+
+def test_restore_runbook_restores_verifies_records_and_notifies(host, pg_server, db,
+                                                                 webhook_receiver):
     backup_id = host.backup()
     target = f"{host.database}_restored"
     try:
-        with WebhookSink() as hook:
-            data = host.run("restore", target_db=target, confirm="yes",
-                            sandstone_notify_webhook_url=hook.url)
+        data = host.run("restore", target_db=target, confirm="yes",
+                        sandstone_notify_webhook_url=webhook_receiver.url(RUNBOOK_HOOK))
         assert data["_rc"] == 0, data["_raw"][-3000:]
         results = task_results(data)
         assert results["Pre-flight - the backup verifies and the dry run shows the plan"]["plan"]["verified_bytes"] > 0
@@ -68,7 +74,8 @@ def test_restore_runbook_restores_verifies_records_and_notifies(host, pg_server,
         assert set(record["timings"]) == {"choose", "preflight", "restore", "verify"}
         assert all(seconds >= 0 for seconds in record["timings"].values())
         assert record["switched"] is False
-        assert len(hook.bodies) == 1 and "restore succeeded" in hook.bodies[0]["text"]
+        texts = hook_texts(webhook_receiver)
+        assert len(texts) == 1 and "restore succeeded" in texts[0]
         assert pg_server.password not in data["_raw"]
     finally:
         pg_server.drop_database(target)
@@ -130,10 +137,10 @@ def test_restore_and_switch_keeps_the_old_database(host, pg_server, db):
         pg_server.drop_database(target)
 
 
-def test_drill_records_rto_and_rpo_and_drops_the_scratch_database(host, pg_server, db):
+def test_drill_records_rto_and_rpo_and_drops_the_scratch_database(host, pg_server, db,
+                                                                   webhook_receiver):
     backup_id = host.backup()
-    with WebhookSink() as hook:
-        data = host.run("drill", sandstone_notify_webhook_url=hook.url)
+    data = host.run("drill", sandstone_notify_webhook_url=webhook_receiver.url(RUNBOOK_HOOK))
     assert data["_rc"] == 0, data["_raw"][-3000:]
     lines = (host.log_dir / "drill.log").read_text().splitlines()
     assert len(lines) == 1
@@ -144,16 +151,16 @@ def test_drill_records_rto_and_rpo_and_drops_the_scratch_database(host, pg_serve
     with pg_server.connect() as conn:
         left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'sandstone_drill_%'").fetchall()
     assert left == []
-    assert len(hook.bodies) == 1 and "drill passed" in hook.bodies[0]["text"]
+    texts = hook_texts(webhook_receiver)
+    assert len(texts) == 1 and "drill passed" in texts[0]
 
 
-def test_drill_without_backups_fails_loudly_and_is_logged(host):
-    with WebhookSink() as hook:
-        data = host.run("drill", sandstone_notify_webhook_url=hook.url)
+def test_drill_without_backups_fails_loudly_and_is_logged(host, webhook_receiver):
+    data = host.run("drill", sandstone_notify_webhook_url=webhook_receiver.url(RUNBOOK_HOOK))
     assert data["_rc"] != 0
     record = json.loads((host.log_dir / "drill.log").read_text().splitlines()[0])
     assert record["outcome"] == "failed" and "no full backup" in record["error"]
-    assert "drill failed" in hook.bodies[0]["text"]
+    assert "drill failed" in hook_texts(webhook_receiver)[0]
 
 
 def test_compare_reports_a_missing_policy(tmp_path, pg_server, source_db, fresh_db, cli, db):
