@@ -34,37 +34,57 @@ def _difference(kind: str, table: str, message: str, **extra: Any) -> Dict[str, 
 def compare(manifest: Manifest, live_tables: List[Dict[str, Any]], live_rows: Dict[str, int],
             live_policies: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """Differences between the manifest and what the database holds, each one sentence."""
+    return compare_state(manifest.tables, manifest.policies, live_tables, live_rows,
+                         live_policies, "the backup")
+
+
+def compare_state(expected_tables: List[Dict[str, Any]],
+                  expected_policies: Optional[List[Dict[str, Any]]],
+                  live_tables: List[Dict[str, Any]], live_rows: Dict[str, int],
+                  live_policies: List[Dict[str, Any]], what: str) -> List[Dict[str, Any]]:
+    """Differences between what ``what`` (a backup's manifest, or a reference database)
+    holds and a live database: tables, row counts, RLS flags, pg_policies rows."""
     found: List[Dict[str, Any]] = []
     live = {f"{t['schema']}.{t['name']}": t for t in live_tables}
-    backed = {f"{t['schema']}.{t['name']}": t for t in manifest.tables}
+    backed = {f"{t['schema']}.{t['name']}": t for t in expected_tables}
     for name, table in backed.items():
         if name not in live:
             found.append(_difference("missing_table", name, f"table {name} is missing "
-                                     f"(the backup has it with {table['rows']} rows)"))
+                                     f"({what} has it with {table['rows']} rows)"))
             continue
         rows = live_rows[name]
         if rows != table["rows"]:
             delta = rows - table["rows"]
-            found.append(_difference("row_count", name, f"table {name} has {rows} rows, the "
-                                     f"backup {table['rows']} (differs by {delta:+d})",
+            found.append(_difference("row_count", name, f"table {name} has {rows} rows, "
+                                     f"{what} {table['rows']} (differs by {delta:+d})",
                                      live=rows, backup=table["rows"], delta=delta))
         if "rls" in table and bool(live[name]["rls"]) != bool(table["rls"]):
             state = "enabled" if live[name]["rls"] else "disabled"
             found.append(_difference("rls", name, f"row-level security on {name} is {state}, "
-                                     f"the backup had it {'enabled' if table['rls'] else 'disabled'}",
+                                     f"{what} had it {'enabled' if table['rls'] else 'disabled'}",
                                      live=bool(live[name]["rls"]), backup=bool(table["rls"])))
     for name in sorted(set(live) - set(backed)):
-        found.append(_difference("extra_table", name, f"table {name} is not in the backup"))
-    if manifest.policies is not None:
-        found.extend(_compare_policies(manifest.policies, live_policies))
+        found.append(_difference("extra_table", name, f"table {name} is not in {what}"))
+    if expected_policies is not None:
+        found.extend(_compare_policies(expected_policies, live_policies, what))
     return found
+
+
+def read_state(conn) -> Tuple[List[Dict[str, Any]], Dict[str, int], List[Dict[str, Any]]]:
+    """What a live database holds that a backup or a restore must match: its user tables
+    (with RLS flags), their exact row counts, its pg_policies rows."""
+    tables = catalog.user_tables(conn)
+    rows = {f"{t['schema']}.{t['name']}":
+            catalog.count_rows(conn, catalog.TableRef(t["schema"], t["name"])) for t in tables}
+    return tables, rows, catalog.policies(conn)
 
 
 def _policy_key(policy: Dict[str, Any]) -> Tuple[str, str, str]:
     return policy["schema"], policy["table"], policy["policy"]
 
 
-def _compare_policies(backed: List[Dict[str, Any]], live: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def _compare_policies(backed: List[Dict[str, Any]], live: List[Dict[str, Any]],
+                      what: str) -> List[Dict[str, Any]]:
     found = []
     now = {_policy_key(p): p for p in live}
     then = {_policy_key(p): p for p in backed}
@@ -82,7 +102,7 @@ def _compare_policies(backed: List[Dict[str, Any]], live: List[Dict[str, Any]]) 
     for key in sorted(set(now) - set(then)):
         table, name = f"{key[0]}.{key[1]}", key[2]
         found.append(_difference("policy_extra", table, f"policy {name} on {table} is not in "
-                                 f"the backup", policy=name))
+                                 f"{what}", policy=name))
     return found
 
 
@@ -94,11 +114,7 @@ def run_live_check(locations: List[Repository], spec: pg.ConnSpec,
                    backup: str = "latest") -> Dict[str, Any]:
     manifest, repo = newest_full(locations, backup)
     with pg.connect(spec) as conn:
-        live_tables = catalog.user_tables(conn)
-        live_rows = {f"{t['schema']}.{t['name']}":
-                     catalog.count_rows(conn, catalog.TableRef(t["schema"], t["name"]))
-                     for t in live_tables}
-        live_policies = catalog.policies(conn)
+        live_tables, live_rows, live_policies = read_state(conn)
     differences = compare(manifest, live_tables, live_rows, live_policies)
     result = {"changed": False, "ok": not differences, "backup": manifest.id,
               "backup_location": repo.storage.location(f"full/{manifest.id}"),
